@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := catalog_service/constraints.txt
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
+
+.PHONY: run test lint clean-data
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "catalog-service needs Python 3.11 or newer (set PYTHON=python3.x)")'
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps: the install reruns only when the packaging or the pins change.
+$(VENV)/.installed: $(BIN)/python catalog_service/pyproject.toml $(CONSTRAINTS)
+	$(PIP_INSTALL) -e catalog_service
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP_INSTALL) -e 'catalog_service[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/catalog-service serve
+
+test: $(VENV)/.installed-test
+	cd catalog_service && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-data:
+	rm -rf .catalog-data

@@ -1,0 +1,87 @@
+"""problem+json (RFC 9457) for every error, wherever it is raised."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+import asyncpg
+from aiohttp import web
+from connexion.exceptions import ProblemException
+
+from ..errors import CatalogError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+# Request bodies of the API are small; only a document sent to /api/validate may be
+# as large as the largest accepted swagger file.
+MAX_JSON_BODY = 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    TimeoutError,
+)
+
+
+def problem_response(status: int, detail: str, *, title: str | None = None) -> web.Response:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = {"type": "about:blank", "title": title or phrase, "status": status, "detail": detail}
+    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON)
+
+
+@web.middleware
+async def domain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Inside the API: turn domain and database errors into connexion's problems."""
+    try:
+        return await handler(request)
+    except CatalogError as exc:
+        raise ProblemException(status=exc.status, title=exc.title, detail=exc.detail) from None
+    except DATABASE_ERRORS as exc:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        raise ProblemException(
+            status=503, title="Service Unavailable", detail="the database cannot be reached"
+        ) from None
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.body_exists and not request.path.rstrip("/").endswith("/validate"):
+        too_large = web.HTTPRequestEntityTooLarge(
+            max_size=MAX_JSON_BODY, actual_size=request.content_length or MAX_JSON_BODY + 1
+        )
+        if (request.content_length or 0) > MAX_JSON_BODY:
+            raise too_large
+        # A chunked body has no length up front: read it (bounded by client_max_size).
+        if len(await request.read()) > MAX_JSON_BODY:
+            raise too_large
+    return await handler(request)
+
+
+@web.middleware
+async def outer_problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outside the API (and as a last net): aiohttp's own errors become problem+json."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(exc.status, exc.reason if exc.text.startswith(f"{exc.status}:") else exc.text)
+    except CatalogError as exc:
+        return problem_response(exc.status, exc.detail, title=exc.title)
+    except DATABASE_ERRORS:
+        return problem_response(503, "the database cannot be reached")
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return problem_response(500, "an unexpected error occurred; it has been logged")
+    return response

@@ -1,0 +1,96 @@
+"""Registration: /api/projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from yarl import URL
+
+from ..errors import BadRequest
+from ..keys import POOL
+from ..store import projects as store
+from .auth import caller, require_owner
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def project_body(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "swagger_url": row["swagger_url"],
+        "title": row["title"],
+        "description": row["description"],
+        "tags": list(row["tags"]),
+        "contact": row["contact"],
+        "owner": row["owner"],
+        "status": row["status"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "last_checked_at": _iso(row["last_checked_at"]),
+        "last_changed_at": _iso(row["last_changed_at"]),
+    }
+
+
+def checked_swagger_url(raw: str) -> str:
+    """The schema checks the shape; this checks that it parses to an http(s) URL with a host."""
+    try:
+        url = URL(raw.strip())
+    except (ValueError, TypeError):
+        raise BadRequest("swagger_url is not a URL") from None
+    if url.scheme not in ("http", "https"):
+        raise BadRequest("swagger_url must be an http or https URL")
+    if not url.host:
+        raise BadRequest("swagger_url has no host")
+    try:
+        url.port
+    except ValueError:
+        raise BadRequest("swagger_url has an invalid port") from None
+    return str(url)
+
+
+async def create_project(request: web.Request, body: dict[str, Any]) -> tuple[Any, int, dict[str, str]]:
+    owner = caller(request)
+    row = await store.create_project(
+        request.config_dict[POOL],
+        name=body["name"],
+        swagger_url=checked_swagger_url(body["swagger_url"]),
+        owner=owner.name,
+        title=body.get("title"),
+        description=body.get("description"),
+        tags=body.get("tags"),
+        contact=body.get("contact"),
+    )
+    location = f"/api/projects/{row['name']}"
+    return project_body(row), 201, {"Location": location}
+
+
+async def list_projects(request: web.Request, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    rows, total = await store.list_projects(request.config_dict[POOL], limit=limit, offset=offset)
+    return {"items": [project_body(row) for row in rows], "total": total}
+
+
+async def get_project(request: web.Request, name: str) -> dict[str, Any]:
+    return project_body(await store.get_project(request.config_dict[POOL], name=name))
+
+
+async def update_project(request: web.Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    pool = request.config_dict[POOL]
+    current = await store.get_project(pool, name=name)
+    require_owner(request, current["owner"])
+    changes = {key: value for key, value in body.items() if key in store.EDITABLE}
+    if "swagger_url" in changes:
+        changes["swagger_url"] = checked_swagger_url(changes["swagger_url"])
+    row = await store.update_project(pool, name=name, changes=changes)
+    return project_body(row)
+
+
+async def delete_project(request: web.Request, name: str) -> tuple[None, int]:
+    pool = request.config_dict[POOL]
+    current = await store.get_project(pool, name=name)
+    require_owner(request, current["owner"])
+    await store.delete_project(pool, name=name)
+    return None, 204

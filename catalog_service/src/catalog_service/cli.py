@@ -1,0 +1,130 @@
+"""The ``catalog-service`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+import sys
+from collections.abc import Iterator, Sequence
+
+import asyncpg
+from aiohttp import web
+
+from .app import create_app
+from .embedded import EmbeddedPostgres
+from .errors import CatalogError
+from .settings import Settings, SettingsError
+from .store import tokens
+from .store.db import migrate
+
+log = logging.getLogger("catalog_service")
+
+TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """``DATABASE_URL`` when set, else an embedded server kept in ``CATALOG_DATA_DIR``."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with EmbeddedPostgres(settings.data_dir) as url:
+        yield url
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url)
+
+
+async def _migrate(url: str) -> list[str]:
+    conn = await _connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def _create_token(url: str, name: str, admin: bool) -> str:
+    conn = await _connect(url)
+    try:
+        await migrate(conn)
+        return await tokens.create_token(conn, name=name, admin=admin)
+    finally:
+        await conn.close()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    with database_url(settings) as url:
+        app = create_app(dataclasses.replace(settings, database_url=url, host=host, port=port))
+        web.run_app(app, host=host, port=port, print=lambda _: None, access_log=None)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    with database_url(settings) as url:
+        applied = asyncio.run(_migrate(url))
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    if not TOKEN_NAME.match(args.name) or args.name == "admin":
+        print(
+            "error: a token name is 1-64 letters, digits, '.', '_' or '-', and not 'admin'"
+            " (that name is CATALOG_ADMIN_TOKEN's)",
+            file=sys.stderr,
+        )
+        return 2
+    with database_url(settings) as url:
+        token = asyncio.run(_create_token(url, args.name, args.admin))
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="catalog-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API, the collector and the scheduler")
+    serve.add_argument("--host", help="listen address (default: CATALOG_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: CATALOG_PORT or 8080)")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="apply pending migrations and exit")
+    migrate_cmd.set_defaults(run=cmd_migrate)
+
+    token = commands.add_parser("token", help="manage write tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="print a new bearer token once")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="may change every project")
+    create.set_defaults(run=cmd_token_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(settings, args))
+    except CatalogError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"error: the database cannot be reached ({type(exc).__name__})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

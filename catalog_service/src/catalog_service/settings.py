@@ -1,0 +1,108 @@
+"""Settings: the environment is read once, here, into a typed object."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A wrong value in the environment; the message names the variable."""
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".catalog-data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = field(default=None, repr=False)
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    refresh_interval: float = 3600.0
+    fetch_timeout: float = 30.0
+    max_spec_bytes: int = 50 * 1024 * 1024
+    validation_timeout: float = 600.0
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    auto_migrate: bool = True
+    # Not in the environment: how many projects one replica collects at once, and
+    # how long a lease on a project lasts before another replica may take it over.
+    collect_concurrency: int = 8
+    lease_seconds: float = 0.0
+
+    @property
+    def effective_lease_seconds(self) -> float:
+        """A lease must outlive the slowest honest collection: download plus validation."""
+        return self.lease_seconds or (self.fetch_timeout + self.validation_timeout + 60.0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def number(name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw) if integer else float(raw)
+            except ValueError:
+                kind = "a whole number" if integer else "a number"
+                raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
+            if value < minimum or value != value:
+                raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+            return value
+
+        def boolean(name: str, default: bool) -> bool:
+            raw = text(name)
+            if raw is None:
+                return default
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+        database_url = text("DATABASE_URL")
+        if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError("DATABASE_URL must start with postgresql:// (the value is not shown)")
+
+        networks: list[IPNetwork] = []
+        for part in (text("CATALOG_ALLOWED_NETWORKS") or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"CATALOG_ALLOWED_NETWORKS must be comma-separated CIDRs, {part!r} is not one"
+                ) from None
+
+        return cls(
+            database_url=database_url,
+            data_dir=Path(text("CATALOG_DATA_DIR") or defaults.data_dir),
+            host=text("CATALOG_HOST") or defaults.host,
+            port=int(number("CATALOG_PORT", defaults.port, minimum=0, integer=True)),
+            admin_token=text("CATALOG_ADMIN_TOKEN"),
+            allowed_networks=tuple(networks),
+            refresh_interval=number("CATALOG_REFRESH_INTERVAL", defaults.refresh_interval, minimum=1),
+            fetch_timeout=number("CATALOG_FETCH_TIMEOUT", defaults.fetch_timeout, minimum=0.1),
+            max_spec_bytes=int(
+                number("CATALOG_MAX_SPEC_BYTES", defaults.max_spec_bytes, minimum=1, integer=True)
+            ),
+            validation_timeout=number(
+                "CATALOG_VALIDATION_TIMEOUT", defaults.validation_timeout, minimum=0.1
+            ),
+            workers=int(number("CATALOG_WORKERS", defaults.workers, minimum=1, integer=True)),
+            auto_migrate=boolean("CATALOG_AUTO_MIGRATE", True),
+        )

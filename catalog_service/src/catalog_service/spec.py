@@ -1,0 +1,17 @@
+"""Where the service's own OpenAPI document lives."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def spec_path() -> Path:
+    """The packaged copy in an installed wheel, else ``openapi/catalog.yaml`` of the checkout."""
+    packaged = resources.files("catalog_service") / "openapi" / "catalog.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    checkout = Path(__file__).resolve().parents[3] / "openapi" / "catalog.yaml"
+    if checkout.is_file():
+        return checkout
+    raise FileNotFoundError("openapi/catalog.yaml is neither packaged nor in the checkout")

@@ -1,0 +1,98 @@
+"""Registered projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..errors import Conflict, NotFound
+
+Executor = asyncpg.Connection | asyncpg.Pool
+
+PROJECT_COLUMNS = """
+    id, name, swagger_url, title, description, tags, contact, owner, status,
+    created_at, updated_at, last_checked_at, last_changed_at
+"""
+
+# The fields a PATCH may change, mapped to their columns.
+EDITABLE = ("swagger_url", "title", "description", "tags", "contact")
+
+
+async def create_project(
+    db: Executor,
+    *,
+    name: str,
+    swagger_url: str,
+    owner: str,
+    title: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    contact: dict[str, Any] | None = None,
+) -> asyncpg.Record:
+    try:
+        row = await db.fetchrow(
+            f"""
+            INSERT INTO projects (name, swagger_url, owner, title, description, tags, contact)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            RETURNING {PROJECT_COLUMNS}
+            """,
+            name,
+            swagger_url,
+            owner,
+            title,
+            description,
+            tags or [],
+            contact,
+        )
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"a project named {name!r} is registered already") from None
+    assert row is not None
+    return row
+
+
+async def get_project(db: Executor, *, name: str) -> asyncpg.Record:
+    row = await db.fetchrow(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE name = $1", name)
+    if row is None:
+        raise NotFound(f"no project named {name!r}")
+    return row
+
+
+async def list_projects(db: Executor, *, limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+    rows = await db.fetch(
+        f"""
+        SELECT {PROJECT_COLUMNS}, count(*) OVER () AS total
+        FROM projects ORDER BY name LIMIT $1 OFFSET $2
+        """,
+        limit,
+        offset,
+    )
+    if rows:
+        return rows, rows[0]["total"]
+    total = await db.fetchval("SELECT count(*) FROM projects")
+    return rows, total
+
+
+async def update_project(db: Executor, *, name: str, changes: dict[str, Any]) -> asyncpg.Record:
+    """Apply ``changes`` (keys from EDITABLE); returns the updated row."""
+    columns = [key for key in EDITABLE if key in changes]
+    assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(columns, start=2))
+    values = [changes[col] if col != "tags" else (changes[col] or []) for col in columns]
+    row = await db.fetchrow(
+        f"""
+        UPDATE projects SET {assignments + ', ' if assignments else ''}updated_at = now()
+        WHERE name = $1
+        RETURNING {PROJECT_COLUMNS}
+        """,
+        name,
+        *values,
+    )
+    if row is None:
+        raise NotFound(f"no project named {name!r}")
+    return row
+
+
+async def delete_project(db: Executor, *, name: str) -> None:
+    deleted = await db.fetchval("DELETE FROM projects WHERE name = $1 RETURNING id", name)
+    if deleted is None:
+        raise NotFound(f"no project named {name!r}")
