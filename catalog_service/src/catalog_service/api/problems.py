@@ -12,6 +12,7 @@ from aiohttp import web
 from connexion.exceptions import ProblemException
 
 from ..errors import CatalogError
+from ..keys import POOL
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
+    # What asyncpg raises on a pooled connection whose server went away meanwhile.
+    asyncpg.InternalClientError,
     TimeoutError,
 )
 
@@ -45,10 +48,18 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """Inside the API: turn domain and database errors into connexion's problems."""
     try:
         return await handler(request)
+    except ProblemException as exc:
+        # Some of connexion's own problems (strict parameters) come without a title.
+        phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
+        exc.title = exc.title or phrase
+        exc.detail = exc.detail or phrase
+        raise
     except CatalogError as exc:
         raise ProblemException(status=exc.status, title=exc.title, detail=exc.detail) from None
     except DATABASE_ERRORS as exc:
         log.warning("database unavailable: %s", type(exc).__name__)
+        # Connections opened before an outage are useless after it: replace them all.
+        await request.config_dict[POOL].expire_connections()
         raise ProblemException(
             status=503, title="Service Unavailable", detail="the database cannot be reached"
         ) from None
@@ -63,8 +74,15 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         if (request.content_length or 0) > MAX_JSON_BODY:
             raise too_large
         # A chunked body has no length up front: read it (bounded by client_max_size).
-        if len(await request.read()) > MAX_JSON_BODY:
+        body = await request.read()
+        if len(body) > MAX_JSON_BODY:
             raise too_large
+        if request.content_type == "application/json":
+            try:
+                json.loads(body)
+            except ValueError:
+                # connexion would report the raw text "is not of type 'object'".
+                return problem_response(400, "the request body is not valid JSON")
     return await handler(request)
 
 

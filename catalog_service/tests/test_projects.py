@@ -1,0 +1,251 @@
+"""Registration through /api/projects: the CRUD path, who may write, what is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+PROBLEM = "application/problem+json"
+
+
+def project(name: str = "parkeren", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "swagger_url": f"https://api.example.org/{name}/openapi.yaml", **extra}
+
+
+async def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    assert response.content_type == PROBLEM
+    body = await response.json(content_type=None)
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    assert "Traceback" not in json.dumps(body)
+    return body
+
+
+async def test_registered_project_can_be_read_changed_listed_and_deleted(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    created = await client.post(
+        "/api/projects",
+        json=project(
+            title="Parkeren",
+            description="Parkeervakken en vergunningen",
+            tags=["mobiliteit", "parkeren"],
+            contact={"name": "Team Parkeren", "email": "parkeren@example.org"},
+        ),
+        headers=admin,
+    )
+    assert created.status == 201
+    assert created.headers["Location"] == "/api/projects/parkeren"
+    body = await created.json()
+    assert body["status"] == "pending"
+    assert body["owner"] == "admin"
+    assert body["tags"] == ["mobiliteit", "parkeren"]
+    assert body["last_checked_at"] is None
+
+    fetched = await client.get(created.headers["Location"])
+    assert fetched.status == 200
+    assert (await fetched.json())["contact"]["email"] == "parkeren@example.org"
+
+    changed = await client.patch(
+        "/api/projects/parkeren", json={"title": "Parkeren v2", "tags": []}, headers=admin
+    )
+    assert changed.status == 200
+    changed_body = await changed.json()
+    assert changed_body["title"] == "Parkeren v2"
+    assert changed_body["tags"] == []
+    assert changed_body["description"] == "Parkeervakken en vergunningen"
+    assert changed_body["updated_at"] > body["updated_at"]
+
+    listed = await (await client.get("/api/projects")).json()
+    assert listed["total"] == 1
+    assert [item["name"] for item in listed["items"]] == ["parkeren"]
+
+    deleted = await client.delete("/api/projects/parkeren", headers=admin)
+    assert deleted.status == 204
+    await assert_problem(await client.get("/api/projects/parkeren"), 404)
+    assert (await (await client.get("/api/projects")).json())["total"] == 0
+
+
+async def test_project_list_pages_by_name(client: TestClient, admin: dict[str, str]) -> None:
+    for name in ["zeta", "alpha", "mid-1", "mid-2", "beta"]:
+        assert (await client.post("/api/projects", json=project(name), headers=admin)).status == 201
+    first = await (await client.get("/api/projects", params={"limit": 2})).json()
+    second = await (await client.get("/api/projects", params={"limit": 2, "offset": 2})).json()
+    beyond = await (await client.get("/api/projects", params={"offset": 10})).json()
+    assert [p["name"] for p in first["items"]] == ["alpha", "beta"]
+    assert [p["name"] for p in second["items"]] == ["mid-1", "mid-2"]
+    assert first["total"] == second["total"] == beyond["total"] == 5
+    assert beyond["items"] == []
+    await assert_problem(await client.get("/api/projects", params={"limit": 0}), 400)
+    await assert_problem(await client.get("/api/projects", params={"limit": 1001}), 400)
+    await assert_problem(await client.get("/api/projects", params={"sort": "name"}), 400)
+
+
+async def test_a_taken_name_is_a_conflict(client: TestClient, admin: dict[str, str]) -> None:
+    assert (await client.post("/api/projects", json=project(), headers=admin)).status == 201
+    body = await assert_problem(
+        await client.post("/api/projects", json=project(), headers=admin), 409
+    )
+    assert "parkeren" in body["detail"]
+
+
+async def test_concurrent_registrations_of_one_name_give_one_201_and_one_409(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    responses = await asyncio.gather(
+        *(client.post("/api/projects", json=project("race"), headers=admin) for _ in range(2))
+    )
+    assert sorted(r.status for r in responses) == [201, 409]
+
+
+async def test_write_access_matrix(
+    client: TestClient, admin: dict[str, str], make_token: Any
+) -> None:
+    alice = await make_token("alice")
+    bob = await make_token("bob")
+    ops = await make_token("ops", admin=True)
+
+    # No token, a malformed header and an unknown token are all 401.
+    await assert_problem(await client.post("/api/projects", json=project()), 401)
+    await assert_problem(
+        await client.post("/api/projects", json=project(), headers={"Authorization": "Basic eDp5"}),
+        401,
+    )
+    await assert_problem(
+        await client.post(
+            "/api/projects", json=project(), headers={"Authorization": "Bearer not-a-token"}
+        ),
+        401,
+    )
+
+    created = await client.post("/api/projects", json=project("alices"), headers=alice)
+    assert created.status == 201
+    assert (await created.json())["owner"] == "alice"
+
+    # Another owner may read but not change or delete.
+    assert (await client.get("/api/projects/alices")).status == 200
+    await assert_problem(
+        await client.patch("/api/projects/alices", json={"title": "mine"}, headers=bob), 403
+    )
+    await assert_problem(await client.delete("/api/projects/alices", headers=bob), 403)
+    await assert_problem(await client.patch("/api/projects/alices", json={"title": "x"}), 401)
+
+    # The owner, an admin token and CATALOG_ADMIN_TOKEN may.
+    assert (
+        await client.patch("/api/projects/alices", json={"title": "A"}, headers=alice)
+    ).status == 200
+    assert (
+        await client.patch("/api/projects/alices", json={"title": "B"}, headers=ops)
+    ).status == 200
+    assert (
+        await client.patch("/api/projects/alices", json={"title": "C"}, headers=admin)
+    ).status == 200
+    assert (await client.delete("/api/projects/alices", headers=ops)).status == 204
+
+
+@pytest.mark.parametrize(
+    "swagger_url",
+    [
+        "ftp://example.org/openapi.yaml",
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "http://",
+        "https:///openapi.json",
+        "http://:80/openapi.json",
+        "https://example.org/" + "a" * 2000,
+        "example.org/openapi.yaml",
+        "",
+    ],
+)
+async def test_urls_that_are_not_http_with_a_host_are_refused(
+    client: TestClient, admin: dict[str, str], swagger_url: str
+) -> None:
+    await assert_problem(
+        await client.post(
+            "/api/projects", json={"name": "bad-url", "swagger_url": swagger_url}, headers=admin
+        ),
+        400,
+    )
+    assert (await (await client.get("/api/projects")).json())["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["Parkeren", "par keren", "a", "-leading", "x" * 64, "naïve", "under_score", ""]
+)
+async def test_names_outside_the_pattern_are_refused(
+    client: TestClient, admin: dict[str, str], name: str
+) -> None:
+    await assert_problem(await client.post("/api/projects", json=project(name), headers=admin), 400)
+
+
+async def test_a_63_character_name_is_accepted(client: TestClient, admin: dict[str, str]) -> None:
+    assert (await client.post("/api/projects", json=project("x" * 63), headers=admin)).status == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name":',
+        b"[1, 2, 3]",
+        b'"just a string"',
+        b"\xff\xfe not utf-8",
+        json.dumps({"name": "ok-name"}).encode(),
+        json.dumps({**project(), "unknown": 1}).encode(),
+        json.dumps({**project(), "tags": "not-a-list"}).encode(),
+        json.dumps({**project(), "contact": {"email": "not an email"}}).encode(),
+    ],
+)
+async def test_malformed_bodies_are_400(
+    client: TestClient, admin: dict[str, str], body: bytes
+) -> None:
+    response = await client.post(
+        "/api/projects", data=body, headers={**admin, "Content-Type": "application/json"}
+    )
+    await assert_problem(response, 400)
+
+
+async def test_oversized_bodies_are_413_with_or_without_a_length(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    huge = json.dumps({**project(), "description": "x" * (2 * 1024 * 1024)}).encode()
+    headers = {**admin, "Content-Type": "application/json"}
+    await assert_problem(
+        await client.post("/api/projects", data=io.BytesIO(huge), headers=headers), 413
+    )
+
+    async def chunks() -> Any:
+        for start in range(0, len(huge), 65536):
+            yield huge[start : start + 65536]
+
+    await assert_problem(await client.post("/api/projects", data=chunks(), headers=headers), 413)
+    assert (await (await client.get("/api/projects")).json())["total"] == 0
+
+
+async def test_patch_validates_like_post(client: TestClient, admin: dict[str, str]) -> None:
+    assert (await client.post("/api/projects", json=project(), headers=admin)).status == 201
+    await assert_problem(
+        await client.patch("/api/projects/parkeren", json={"name": "other"}, headers=admin), 400
+    )
+    await assert_problem(
+        await client.patch(
+            "/api/projects/parkeren", json={"swagger_url": "file:///etc/passwd"}, headers=admin
+        ),
+        400,
+    )
+    await assert_problem(await client.patch("/api/projects/parkeren", json={}, headers=admin), 400)
+    await assert_problem(
+        await client.patch("/api/projects/nobody", json={"title": "x"}, headers=admin), 404
+    )
+
+
+async def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
+    await assert_problem(await client.get("/api/nothing-here"), 404)
+    await assert_problem(await client.get("/nothing-here"), 404)
+    await assert_problem(await client.put("/api/projects"), 405)
+    await assert_problem(await client.get("/api/projects/UPPER"), 400)
