@@ -199,6 +199,9 @@ async def test_a_63_character_name_is_accepted(client: TestClient, admin: dict[s
         json.dumps({**project(), "unknown": 1}).encode(),
         json.dumps({**project(), "tags": "not-a-list"}).encode(),
         json.dumps({**project(), "contact": {"email": "not an email"}}).encode(),
+        json.dumps({**project(), "title": "nul \u0000 inside"}).encode(),
+        b'{"name": "lone-surrogate", "swagger_url": "https://x.org/\\ud800"}',
+        json.dumps({**project(), "swagger_url": "https://exa mple.org/openapi.json"}).encode(),
     ],
 )
 async def test_malformed_bodies_are_400(
@@ -225,6 +228,24 @@ async def test_oversized_bodies_are_413_with_or_without_a_length(
 
     await assert_problem(await client.post("/api/projects", data=chunks(), headers=headers), 413)
     assert (await (await client.get("/api/projects")).json())["total"] == 0
+
+
+async def test_form_and_other_non_json_bodies_are_415(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    for content_type in ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]:
+        response = await client.post(
+            "/api/projects",
+            data=json.dumps(project()).encode(),
+            headers={**admin, "Content-Type": content_type},
+        )
+        await assert_problem(response, 415)
+    await assert_problem(
+        await client.delete(
+            "/api/projects/x1", headers={**admin, "Content-Type": "multipart/form-data"}
+        ),
+        415,
+    )
 
 
 async def test_patch_validates_like_post(client: TestClient, admin: dict[str, str]) -> None:

@@ -65,9 +65,40 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
         ) from None
 
 
+FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+
+
+def _unstorable_text(value: object) -> bool:
+    """NUL and unpaired surrogates cannot be stored in PostgreSQL text."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable_text(k) or _unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable_text(item) for item in value)
+    return False
+
+
 @web.middleware
 async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bodies of the JSON routes: small, JSON, and text PostgreSQL can store.
+
+    /api/validate takes raw documents of any size up to client_max_size and is
+    left to its handler.
+    """
+    if request.content_type in FORM_TYPES:
+        # connexion parses form bodies before any handler runs, and crashes on a
+        # multipart Content-Type without a boundary. No route of ours takes forms.
+        return problem_response(415, "this API takes no form bodies")
     if request.body_exists and not request.path.rstrip("/").endswith("/validate"):
+        if request.content_type != "application/json":
+            return problem_response(415, "request bodies are application/json")
         too_large = web.HTTPRequestEntityTooLarge(
             max_size=MAX_JSON_BODY, actual_size=request.content_length or MAX_JSON_BODY + 1
         )
@@ -77,12 +108,15 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         body = await request.read()
         if len(body) > MAX_JSON_BODY:
             raise too_large
-        if request.content_type == "application/json":
-            try:
-                json.loads(body)
-            except ValueError:
-                # connexion would report the raw text "is not of type 'object'".
-                return problem_response(400, "the request body is not valid JSON")
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            # connexion would report the raw text "is not of type 'object'".
+            return problem_response(400, "the request body is not valid JSON")
+        if _unstorable_text(parsed):
+            return problem_response(
+                400, "the request body contains a NUL character or an unpaired surrogate"
+            )
     return await handler(request)
 
 

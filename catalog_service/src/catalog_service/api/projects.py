@@ -37,19 +37,21 @@ def project_body(row: asyncpg.Record) -> dict[str, Any]:
 
 def checked_swagger_url(raw: str) -> str:
     """The schema checks the shape; this checks that it parses to an http(s) URL with a host."""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in raw):
+        raise BadRequest("swagger_url contains spaces or control characters")
     try:
-        url = URL(raw.strip())
+        url = URL(raw)
+        scheme, host, port = url.scheme, url.host, url.port
+        text = str(url)
     except (ValueError, TypeError):
-        raise BadRequest("swagger_url is not a URL") from None
-    if url.scheme not in ("http", "https"):
+        raise BadRequest("swagger_url is not a valid URL") from None
+    if scheme not in ("http", "https"):
         raise BadRequest("swagger_url must be an http or https URL")
-    if not url.host:
+    if not host:
         raise BadRequest("swagger_url has no host")
-    try:
-        url.port
-    except ValueError:
-        raise BadRequest("swagger_url has an invalid port") from None
-    return str(url)
+    if port is not None and not 0 < port < 65536:
+        raise BadRequest("swagger_url has an invalid port")
+    return text
 
 
 async def create_project(request: web.Request, body: dict[str, Any]) -> tuple[Any, int, dict[str, str]]:

@@ -1,0 +1,107 @@
+"""The command line and the README's promises: make run, token create, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from catalog_service.store.db import available_migrations, migrate
+
+from .conftest import REPO_ROOT, free_port
+from .processes import CATALOG_SERVICE, running, service_env
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CATALOG_SERVICE, *args], env=service_env(**env), capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.slow
+def test_make_run_serves_health_on_the_configured_port_and_stops_postgres_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    data_dir = tmp_path / "data"
+    env = service_env(CATALOG_PORT=str(port), CATALOG_DATA_DIR=str(data_dir))
+    with running(
+        ["make", "--no-print-directory", "run"],
+        env=env,
+        cwd=REPO_ROOT,
+        base_url=f"http://127.0.0.1:{port}",
+        log=tmp_path / "make-run.log",
+        timeout=120,
+    ) as process:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health") as response:
+            assert json.load(response) == {"status": "ok", "database": "ok"}
+        assert (data_dir / "pg" / "postmaster.pid").exists()
+    assert process.returncode is not None
+    # A clean stop: the embedded server removed its pid file on the way out.
+    assert not (data_dir / "pg" / "postmaster.pid").exists()
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+
+
+async def test_token_create_prints_a_token_that_can_register_a_project(
+    client: Any, database_url: str, db: asyncpg.Connection
+) -> None:
+    result = await asyncio.to_thread(run_cli, "token", "create", "team-parkeren", DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert token.startswith("cat_") and len(token) > 30
+    # Only a hash is stored, never the token itself.
+    stored = await db.fetchrow("SELECT * FROM tokens WHERE name = 'team-parkeren'")
+    assert token.encode() not in b"".join(str(v).encode() for v in stored.values())
+
+    response = await client.post(
+        "/api/projects",
+        json={"name": "parkeren", "swagger_url": "https://example.org/openapi.json"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status == 201
+    assert (await response.json())["owner"] == "team-parkeren"
+
+    again = await asyncio.to_thread(run_cli, "token", "create", "team-parkeren", DATABASE_URL=database_url)
+    assert again.returncode != 0
+    assert "exists already" in again.stderr
+
+
+def test_a_wrong_setting_stops_start_up_with_one_line_naming_it() -> None:
+    result = run_cli("serve", CATALOG_PORT="eighty", DATABASE_URL="postgresql://nowhere/x")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CATALOG_PORT" in lines[0]
+    result = run_cli("migrate", CATALOG_ALLOWED_NETWORKS="10.0.0.0/8,not-a-net")
+    assert result.returncode == 2 and "CATALOG_ALLOWED_NETWORKS" in result.stderr
+
+
+def test_migrate_reports_nothing_left_on_a_migrated_database(database_url: str) -> None:
+    result = run_cli("migrate", DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "applied 0 migration(s)"
+
+
+async def test_replicas_migrating_at_once_apply_each_migration_once(server_url: str) -> None:
+    from .conftest import _with_database
+
+    name = "catalog_migrate_race"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conns = [await asyncpg.connect(_with_database(server_url, name)) for _ in range(3)]
+        results = await asyncio.gather(*(migrate(conn) for conn in conns))
+        assert sorted(len(r) for r in results) == [0, 0, len(available_migrations())]
+        versions = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r["version"] for r in versions] == [m.version for m in available_migrations()]
+        for conn in conns:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
