@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 import connexion
 from aiohttp import web
 
+from .api import outside_api
+from .api.outside_api import request_metrics
 from .api.problems import body_limit, domain_errors, outer_problems
-from .keys import POOL, SETTINGS
+from .collector.fetch import NetworkPolicy, create_session
+from .collector.service import Collector
+from .collector.workers import ValidatorPool
+from .keys import COLLECTOR, FETCH_SESSION, METRICS, POOL, SETTINGS, VALIDATORS
+from .metrics import Metrics
 from .settings import Settings
 from .spec import spec_path
 from .store.db import create_pool, migrate
@@ -33,7 +40,37 @@ def _database_ctx(settings: Settings):  # type: ignore[no-untyped-def]
     return database
 
 
-def create_app(settings: Settings, *, validate_responses: bool = False) -> web.Application:
+def _collector_ctx(settings: Settings, *, run_scheduler: bool):  # type: ignore[no-untyped-def]
+    async def collector(app: web.Application) -> AsyncIterator[None]:
+        session = create_session(NetworkPolicy(settings.allowed_networks))
+        validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
+        service = Collector(
+            pool=app[POOL],
+            settings=settings,
+            session=session,
+            validators=validators,
+            metrics=app[METRICS],
+        )
+        app[FETCH_SESSION] = session
+        app[VALIDATORS] = validators
+        app[COLLECTOR] = service
+        loop_task = asyncio.create_task(service.run(), name="collector") if run_scheduler else None
+        try:
+            yield
+        finally:
+            if loop_task is not None:
+                loop_task.cancel()
+                await asyncio.gather(loop_task, return_exceptions=True)
+            await service.stop()
+            await validators.close()
+            await session.close()
+
+    return collector
+
+
+def create_app(
+    settings: Settings, *, validate_responses: bool = False, run_scheduler: bool = True
+) -> web.Application:
     spec = spec_path()
     cx = connexion.AioHttpApp(
         __name__,
@@ -56,5 +93,9 @@ def create_app(settings: Settings, *, validate_responses: bool = False) -> web.A
     )
     app: web.Application = cx.app
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app.middlewares.append(request_metrics)
+    outside_api.add_routes(app)
     app.cleanup_ctx.append(_database_ctx(settings))
+    app.cleanup_ctx.append(_collector_ctx(settings, run_scheduler=run_scheduler))
     return app

@@ -15,11 +15,15 @@ import asyncpg
 from aiohttp import web
 
 from .app import create_app
+from .collector.fetch import NetworkPolicy, create_session
+from .collector.service import Collector
+from .collector.workers import ValidatorPool
 from .embedded import EmbeddedPostgres
 from .errors import CatalogError
+from .metrics import Metrics
 from .settings import Settings, SettingsError
 from .store import tokens
-from .store.db import migrate
+from .store.db import create_pool, migrate
 
 log = logging.getLogger("catalog_service")
 
@@ -87,6 +91,48 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _collect(settings: Settings, url: str, names: list[str], every: bool) -> int:
+    pool = await create_pool(url, max_size=4)
+    session = create_session(NetworkPolicy(settings.allowed_networks))
+    validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
+    collector = Collector(
+        pool=pool, settings=settings, session=session, validators=validators, metrics=Metrics()
+    )
+    failed = 0
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        if every:
+            names = [r["name"] for r in await pool.fetch("SELECT name FROM projects ORDER BY name")]
+        for name in names:
+            try:
+                result = await collector.collect_named(name, trigger="cli")
+            except CatalogError as exc:
+                print(f"{name}: error: {exc.detail}")
+                failed += 1
+                continue
+            if result is None:
+                print(f"{name}: busy: another replica is collecting it right now")
+                failed += 1
+                continue
+            line = f"{name}: {result.outcome} ({result.status})"
+            print(line + (f": {result.error}" if result.error else ""), flush=True)
+            failed += result.status != "valid"
+    finally:
+        await validators.close()
+        await session.close()
+        await pool.close()
+    return 1 if failed else 0
+
+
+def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.names and not args.all:
+        print("error: name one or more projects, or pass --all", file=sys.stderr)
+        return 2
+    with database_url(settings) as url:
+        return asyncio.run(_collect(settings, url, list(args.names), args.all))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catalog-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--admin", action="store_true", help="may change every project")
     create.set_defaults(run=cmd_token_create)
+
+    collect = commands.add_parser(
+        "collect", help="collect now, one line per project; non-zero if any failed"
+    )
+    collect.add_argument("names", nargs="*", metavar="NAME")
+    collect.add_argument("--all", action="store_true", help="every registered project")
+    collect.set_defaults(run=cmd_collect)
     return parser
 
 

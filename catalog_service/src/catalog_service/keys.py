@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
+from .collector.service import Collector
+from .collector.workers import ValidatorPool
+from .metrics import Metrics
 from .settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+METRICS = web.AppKey("metrics", Metrics)
+# The collector's one HTTP client session (with the network policy in its connector).
+FETCH_SESSION = web.AppKey("fetch_session", aiohttp.ClientSession)
+VALIDATORS = web.AppKey("validators", ValidatorPool)
+COLLECTOR = web.AppKey("collector", Collector)

@@ -30,9 +30,10 @@ class Settings:
     validation_timeout: float = 600.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     auto_migrate: bool = True
-    # Not in the environment: how many projects one replica collects at once, and
-    # how long a lease on a project lasts before another replica may take it over.
+    # How many projects one replica collects at once.
     collect_concurrency: int = 8
+    # How long a replica's claim on a project lasts before another may take it over
+    # (CATALOG_LEASE_SECONDS; 0: derived from the fetch and validation timeouts).
     lease_seconds: float = 0.0
 
     @property
@@ -115,4 +116,5 @@ class Settings:
             ),
             workers=int(number("CATALOG_WORKERS", defaults.workers, minimum=1, integer=True)),
             auto_migrate=boolean("CATALOG_AUTO_MIGRATE", True),
+            lease_seconds=number("CATALOG_LEASE_SECONDS", 0.0, minimum=0),
         )

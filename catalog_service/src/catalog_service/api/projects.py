@@ -9,7 +9,8 @@ from aiohttp import web
 from yarl import URL
 
 from ..errors import BadRequest
-from ..keys import POOL
+from ..keys import COLLECTOR, POOL
+from ..store import collector as queue
 from ..store import projects as store
 from .auth import caller, require_owner
 
@@ -66,6 +67,8 @@ async def create_project(request: web.Request, body: dict[str, Any]) -> tuple[An
         tags=body.get("tags"),
         contact=body.get("contact"),
     )
+    # The new row is due at once; this replica looks now rather than at its next poll.
+    request.config_dict[COLLECTOR].wake()
     location = f"/api/projects/{row['name']}"
     return project_body(row), 201, {"Location": location}
 
@@ -87,6 +90,8 @@ async def update_project(request: web.Request, name: str, body: dict[str, Any]) 
     if "swagger_url" in changes:
         changes["swagger_url"] = checked_swagger_url(changes["swagger_url"])
     row = await store.update_project(pool, name=name, changes=changes)
+    if changes.get("swagger_url", current["swagger_url"]) != current["swagger_url"]:
+        request.config_dict[COLLECTOR].wake()
     return project_body(row)
 
 
@@ -96,3 +101,32 @@ async def delete_project(request: web.Request, name: str) -> tuple[None, int]:
     require_owner(request, current["owner"])
     await store.delete_project(pool, name=name)
     return None, 204
+
+
+async def refresh_project(request: web.Request, name: str) -> tuple[dict[str, Any], int]:
+    pool = request.config_dict[POOL]
+    current = await store.get_project(pool, name=name)
+    require_owner(request, current["owner"])
+    await queue.request_collection(pool, name=name, trigger="refresh")
+    request.config_dict[COLLECTOR].wake()
+    return project_body(current), 202
+
+
+async def list_collections(
+    request: web.Request, name: str, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    rows, total = await queue.list_collections(
+        request.config_dict[POOL], name=name, limit=limit, offset=offset
+    )
+    items = [
+        {
+            "started_at": _iso(row["started_at"]),
+            "finished_at": _iso(row["finished_at"]),
+            "http_status": row["http_status"],
+            "outcome": row["outcome"],
+            "error": row["error"],
+            "trigger": row["trigger"],
+        }
+        for row in rows
+    ]
+    return {"items": items, "total": total}

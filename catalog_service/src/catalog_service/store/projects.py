@@ -15,7 +15,7 @@ PROJECT_COLUMNS = """
     created_at, updated_at, last_checked_at, last_changed_at
 """
 
-# The fields a PATCH may change, mapped to their columns.
+# The fields a PATCH may change; swagger_url first, so that it is always $2.
 EDITABLE = ("swagger_url", "title", "description", "tags", "contact")
 
 
@@ -76,11 +76,25 @@ async def list_projects(db: Executor, *, limit: int, offset: int) -> tuple[list[
 async def update_project(db: Executor, *, name: str, changes: dict[str, Any]) -> asyncpg.Record:
     """Apply ``changes`` (keys from EDITABLE); returns the updated row."""
     columns = [key for key in EDITABLE if key in changes]
-    assignments = ", ".join(f"{col} = ${i}" for i, col in enumerate(columns, start=2))
+    assignments = [f"{col} = ${i}" for i, col in enumerate(columns, start=2)]
+    if "swagger_url" in changes:
+        # Another URL: the old ETag means nothing there, and it is collected at once.
+        assignments.append(
+            "http_etag = CASE WHEN swagger_url IS DISTINCT FROM $2 THEN NULL ELSE http_etag END"
+        )
+        assignments.append(
+            "http_last_modified = CASE WHEN swagger_url IS DISTINCT FROM $2 THEN NULL ELSE http_last_modified END"
+        )
+        assignments.append(
+            "next_check_at = CASE WHEN swagger_url IS DISTINCT FROM $2 THEN now() ELSE next_check_at END"
+        )
+        assignments.append(
+            "requested_trigger = CASE WHEN swagger_url IS DISTINCT FROM $2 THEN 'url-change' ELSE requested_trigger END"
+        )
     values = [changes[col] if col != "tags" else (changes[col] or []) for col in columns]
     row = await db.fetchrow(
         f"""
-        UPDATE projects SET {assignments + ', ' if assignments else ''}updated_at = now()
+        UPDATE projects SET {''.join(a + ', ' for a in assignments)}updated_at = now()
         WHERE name = $1
         RETURNING {PROJECT_COLUMNS}
         """,

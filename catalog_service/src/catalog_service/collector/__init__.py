@@ -1,0 +1,1 @@
+"""The collector: fetch -> parse -> validate -> store, on a schedule replicas share."""

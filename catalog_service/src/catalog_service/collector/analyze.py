@@ -1,0 +1,291 @@
+"""Bytes in, a verdict out: decode, parse (JSON or YAML, safely), validate, extract.
+
+Everything here is CPU-bound and runs inside a worker process (see ``workers``);
+it must never touch the network: ``$ref``s are resolved only inside the document.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from openapi_spec_validator import (
+    OpenAPIV2SpecValidator,
+    OpenAPIV30SpecValidator,
+    OpenAPIV31SpecValidator,
+)
+
+MAX_ERRORS = 100
+# YAML: how many nodes a document may expand to through aliases, and how deep any
+# document may nest. Real API descriptions stay far below both.
+MAX_EXPANDED_NODES = 5_000_000
+MAX_DEPTH = 128
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class Rejected(Exception):
+    """The bytes are not a document we can validate; the message says why."""
+
+
+@dataclass
+class Analysis:
+    spec_format: str | None
+    valid: bool
+    errors: list[dict[str, str]]
+    version: str | None = None
+    title: str | None = None
+    description: str | None = None
+    # The parsed document as JSON, keys in the order of the source; None when unparseable.
+    content_json: str | None = None
+    operations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _no_fetching(cls: type) -> type:
+    """A validator whose $ref resolver has no handler for any URL scheme: it cannot fetch."""
+    return type(f"Local{cls.__name__}", (cls,), {"resolver_handlers": {}})
+
+
+VALIDATORS = {
+    "swagger-2.0": _no_fetching(OpenAPIV2SpecValidator),
+    "openapi-3.0": _no_fetching(OpenAPIV30SpecValidator),
+    "openapi-3.1": _no_fetching(OpenAPIV31SpecValidator),
+}
+
+
+def decode(raw: bytes, declared_charset: str | None = None) -> str:
+    """UTF-8/16/32 by byte-order mark, else UTF-8, else the charset the server declared."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise Rejected(f"the document starts with a {encoding} byte-order mark but is not {encoding}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if declared_charset:
+            try:
+                return raw.decode(declared_charset)
+            except (LookupError, UnicodeDecodeError):
+                pass
+        raise Rejected(
+            f"the document is not UTF-8 text (invalid byte at offset {exc.start})"
+            + (f" and not {declared_charset} either" if declared_charset else "")
+        ) from None
+
+
+class _GuardedLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
+    pass
+
+
+def _check_yaml_graph(root: yaml.Node) -> None:
+    """Refuse alias bombs and absurd nesting before constructing Python objects."""
+    expanded = 0
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        expanded += 1
+        if expanded > MAX_EXPANDED_NODES:
+            raise Rejected(
+                "the YAML document expands to too many nodes through aliases (an alias bomb?)"
+            )
+        if depth > MAX_DEPTH:
+            raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _GuardedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise Rejected("the document is empty")
+        _check_yaml_graph(node)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise Rejected(f"not valid JSON or YAML: {str(exc).splitlines()[0]}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_depth(document: Any) -> None:
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+
+
+def parse(text: str) -> Any:
+    """JSON or YAML, told apart by content, never by file name or content type."""
+    stripped = text.lstrip()
+    if not stripped:
+        raise Rejected("the document is empty")
+    if stripped[0] in "{[":
+        try:
+            document = json.loads(stripped)
+        except RecursionError:
+            raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels") from None
+        except ValueError:
+            # YAML flow style starts with a brace too; let the YAML parser have a go.
+            document = _load_yaml(text)
+    else:
+        if stripped.startswith("<"):
+            raise Rejected("the document is HTML or XML, not an OpenAPI/Swagger document")
+        document = _load_yaml(text)
+    _check_depth(document)
+    return document
+
+
+def spec_format_of(document: Any) -> str:
+    if not isinstance(document, dict):
+        raise Rejected(
+            f"an OpenAPI/Swagger document is a mapping, this is a {type(document).__name__}"
+        )
+    swagger = document.get("swagger")
+    openapi = document.get("openapi")
+    if swagger is not None:
+        if str(swagger) == "2.0":
+            return "swagger-2.0"
+        raise Rejected(f"swagger: {swagger!r} is not a supported version (only 2.0 is)")
+    if openapi is not None:
+        text = str(openapi)
+        if re.fullmatch(r"3\.0\.\d+", text):
+            return "openapi-3.0"
+        if re.fullmatch(r"3\.1\.\d+", text):
+            return "openapi-3.1"
+        raise Rejected(f"openapi: {openapi!r} is not a supported version (3.0.x or 3.1.x)")
+    raise Rejected("the document has neither a 'swagger: \"2.0\"' nor an 'openapi: 3.x' field")
+
+
+def _pointer(parts: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def external_refs(document: Any) -> list[dict[str, str]]:
+    """Every $ref that points outside the document, as validation errors."""
+    found: list[dict[str, str]] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
+    while stack and len(found) < MAX_ERRORS:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                found.append(
+                    {
+                        "message": f"external reference {ref!r} is not fetched; only references "
+                        "inside the document ('#/...') are supported",
+                        "path": _text(_pointer((*path, "$ref"))) or "",
+                    }
+                )
+            stack.extend((child, (*path, key)) for key, child in value.items())
+        elif isinstance(value, list):
+            stack.extend((child, (*path, i)) for i, child in enumerate(value))
+    return sorted(found, key=lambda e: e["path"])
+
+
+def validation_errors(document: dict[str, Any], spec_format: str) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    validator = VALIDATORS[spec_format](document)
+    try:
+        for error in validator.iter_errors():
+            message = str(getattr(error, "message", error)).split("\n\n")[0]
+            path = _pointer(getattr(error, "absolute_path", None) or ())
+            errors.append({"message": _text(message) or "", "path": _text(path) or ""})
+            if len(errors) >= MAX_ERRORS:
+                break
+    except RecursionError:
+        errors.append({"message": "the document's schemas are too deeply recursive to validate", "path": ""})
+    except Exception as exc:  # the validator itself failed on this input
+        errors.append({"message": f"the validator could not process the document: {exc}", "path": ""})
+    return errors
+
+
+def operations_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operations of Swagger 2.0 and OpenAPI 3.x alike (paths; 3.1 webhooks are not operations)."""
+    found: list[dict[str, Any]] = []
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        return found
+    for path, item in paths.items():
+        if not isinstance(item, dict):
+            continue
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if not isinstance(operation, dict):
+                continue
+            tags = operation.get("tags")
+            found.append(
+                {
+                    "method": method.upper(),
+                    "path": str(path),
+                    "operation_id": _text(operation.get("operationId")),
+                    "summary": _text(operation.get("summary")),
+                    "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
+                    "deprecated": operation.get("deprecated") is True,
+                }
+            )
+    return found
+
+
+def _text(value: Any) -> str | None:
+    """Text PostgreSQL can store: no NUL, no unpaired surrogate."""
+    if value is None:
+        return None
+    return str(value).replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _to_json(document: Any) -> str:
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Unpaired surrogates from JSON escapes: keep them escaped.
+        text = json.dumps(document, ensure_ascii=True, default=str)
+    return text
+
+
+def analyze(raw: bytes, declared_charset: str | None = None) -> Analysis:
+    """The whole verdict on one downloaded document. Never raises for bad input."""
+    try:
+        document = parse(decode(raw, declared_charset))
+        spec_format = spec_format_of(document)
+    except Rejected as exc:
+        return Analysis(spec_format=None, valid=False, errors=[{"message": str(exc), "path": ""}])
+
+    info = document.get("info") if isinstance(document.get("info"), dict) else {}
+    refs = external_refs(document)
+    errors = refs or validation_errors(document, spec_format)
+    try:
+        content_json = _to_json(document)
+    except (ValueError, TypeError, RecursionError) as exc:
+        return Analysis(spec_format, False, [{"message": f"the document cannot be represented as JSON: {exc}", "path": ""}])
+    return Analysis(
+        spec_format=spec_format,
+        valid=not errors,
+        errors=errors,
+        version=_text(info.get("version")),
+        title=_text(info.get("title")),
+        description=_text(info.get("description")),
+        content_json=content_json,
+        operations=operations_of(document),
+    )

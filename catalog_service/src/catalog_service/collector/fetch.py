@@ -1,0 +1,191 @@
+"""Downloading a swagger file: one shared aiohttp session, a network policy, hard limits.
+
+The policy is enforced where a socket is made, on the address the name resolved to,
+for every connection of every redirect hop: a forbidden address never receives a byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+from yarl import URL
+
+from ..settings import IPNetwork
+
+USER_AGENT = "catalog-service/0.1 (API catalog collector)"
+MAX_REDIRECTS = 5
+
+# The addresses the policy refused during the current fetch (each fetch sets its own list).
+_refused: ContextVar[list[str] | None] = ContextVar("refused", default=None)
+
+
+class PolicyRefused(OSError):
+    pass
+
+
+class NetworkPolicy:
+    """Public addresses, plus those inside CATALOG_ALLOWED_NETWORKS; nothing else."""
+
+    def __init__(self, allowed: tuple[IPNetwork, ...] = ()) -> None:
+        self.allowed = allowed
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+        if isinstance(ip, ipaddress.IPv6Address):
+            # An IPv4 address wrapped in IPv6 is judged as the IPv4 address it carries.
+            for embedded in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
+                if embedded is not None:
+                    candidates.append(embedded)
+        if any(candidate in net for candidate in candidates for net in self.allowed if candidate.version == net.version):
+            return True
+        return all(c.is_global and not c.is_multicast for c in candidates)
+
+    def socket_factory(self) -> Callable[[Any], socket.socket]:
+        def make_socket(addr_info: Any) -> socket.socket:
+            family, type_, proto, _, sockaddr = addr_info
+            address = str(sockaddr[0])
+            if not self.allows(address):
+                refused = _refused.get()
+                if refused is not None:
+                    refused.append(address)
+                raise PolicyRefused(f"{address} is refused by the network policy")
+            return socket.socket(family, type_, proto)
+
+        return make_socket
+
+
+def create_session(policy: NetworkPolicy) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        socket_factory=policy.socket_factory(),
+        limit=64,
+        limit_per_host=4,
+        ttl_dns_cache=60,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        # No proxies from the environment, no cookies carried between projects.
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+Outcome = Literal["ok", "not_modified", "unreachable", "refused"]
+
+
+@dataclass
+class Fetched:
+    outcome: Outcome
+    http_status: int | None = None
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    charset: str | None = None
+    error: str | None = None
+
+
+def redacted(url: str) -> str:
+    """The URL as it may appear in logs and errors: without credentials."""
+    try:
+        parsed = URL(url)
+        if parsed.user or parsed.password:
+            parsed = parsed.with_user(None).with_password(None)
+        return str(parsed)
+    except ValueError:
+        return "<unparseable URL>"
+
+
+async def fetch(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Fetched:
+    """Download ``url`` within the limits. Never raises for anything the network does."""
+    refused: list[str] = []
+    token = _refused.set(refused)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _fetch(session, url, max_bytes=max_bytes, etag=etag, last_modified=last_modified)
+    except TimeoutError:
+        return Fetched("unreachable", error=f"the download did not finish within {timeout:g} seconds")
+    except aiohttp.TooManyRedirects:
+        return Fetched("unreachable", error=f"more than {MAX_REDIRECTS} redirects")
+    except aiohttp.InvalidURL as exc:
+        return Fetched("unreachable", error=f"redirected to an invalid URL ({redacted(str(exc.url))})")
+    except aiohttp.ClientConnectorError as exc:
+        if refused:
+            return Fetched(
+                "refused",
+                error=f"refused by the network policy: {', '.join(sorted(set(refused)))} is not a public "
+                "address and not in CATALOG_ALLOWED_NETWORKS",
+            )
+        return Fetched("unreachable", error=f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})")
+    except aiohttp.ClientResponseError as exc:
+        return Fetched("unreachable", http_status=exc.status or None, error=f"bad HTTP response: {exc.message}")
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return Fetched("unreachable", error=f"download failed: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        _refused.reset(token)
+
+
+async def _fetch(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    max_bytes: int,
+    etag: str | None,
+    last_modified: str | None,
+) -> Fetched:
+    headers = {"Accept": "application/json, application/yaml, text/yaml, */*;q=0.5"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    async with session.get(
+        url, headers=headers, allow_redirects=True, max_redirects=MAX_REDIRECTS
+    ) as response:
+        status = response.status
+        if status == 304:
+            return Fetched("not_modified", http_status=status)
+        if status >= 400:
+            return Fetched("unreachable", http_status=status, error=f"HTTP {status} {response.reason or ''}".strip())
+        if status >= 300:
+            return Fetched("unreachable", http_status=status, error=f"HTTP {status} without a usable Location")
+        declared = response.content_length
+        if declared is not None and declared > max_bytes:
+            return Fetched("unreachable", http_status=status, error=_too_large(max_bytes))
+        chunks: list[bytes] = []
+        size = 0
+        # Counted after decompression: a gzip bomb stops at the limit like any endless body.
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                return Fetched("unreachable", http_status=status, error=_too_large(max_bytes))
+            chunks.append(chunk)
+        return Fetched(
+            "ok",
+            http_status=status,
+            body=b"".join(chunks),
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            charset=response.charset,
+        )
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"the document is larger than CATALOG_MAX_SPEC_BYTES ({max_bytes} bytes)"

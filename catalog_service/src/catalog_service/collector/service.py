@@ -1,0 +1,211 @@
+"""One collection (fetch -> parse -> validate -> store) and the loop that schedules them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+
+import aiohttp
+import asyncpg
+
+from ..metrics import Metrics
+from ..settings import Settings
+from ..store import collector as store
+from ..store.collector import Job, Result
+from .fetch import fetch, redacted
+from .workers import ValidatorPool
+
+log = logging.getLogger(__name__)
+
+# Failures back off from the refresh interval up to this, doubling each time.
+MAX_BACKOFF = 24 * 3600.0
+# How often an idle replica looks for due work that other replicas made due.
+POLL_SECONDS = 2.0
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Collector:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        validators: ValidatorPool,
+        metrics: Metrics,
+        replica: str | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.session = session
+        self.validators = validators
+        self.metrics = metrics
+        self.replica = replica or replica_name()
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[Result | None]] = set()
+
+    # -- scheduling ---------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something became due here (a registration, a refresh): look now, not at the next poll."""
+        self._wake.set()
+
+    def next_delay(self, result: Result, failures_before: int) -> float:
+        interval = self.settings.refresh_interval
+        if result.status == "valid":
+            delay = interval
+        else:
+            # The first failure waits one interval, each further one twice as long.
+            delay = min(interval * 2 ** min(failures_before, 16), max(interval, MAX_BACKOFF))
+        # A little jitter keeps projects registered together from staying in lockstep.
+        return delay * random.uniform(0.9, 1.0)
+
+    async def run(self) -> None:
+        """Collect due projects until cancelled, at most collect_concurrency at once."""
+        concurrency = self.settings.collect_concurrency
+        while True:
+            self._wake.clear()
+            free = concurrency - len(self._running)
+            if free > 0:
+                try:
+                    jobs = await store.claim_due(
+                        self.pool,
+                        replica=self.replica,
+                        limit=free,
+                        lease_seconds=self.settings.effective_lease_seconds,
+                    )
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("cannot reach the database to claim work: %s", type(exc).__name__)
+                    jobs = []
+                for job in jobs:
+                    task = asyncio.create_task(self.collect(job), name=f"collect {job.name}")
+                    self._running.add(task)
+                    task.add_done_callback(self._done)
+                if len(jobs) == free:
+                    continue  # there may be more due right now
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+
+    def _done(self, task: asyncio.Task[Result | None]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("collection crashed", exc_info=task.exception())
+        self._wake.set()
+
+    async def stop(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def collect_named(self, name: str, *, trigger: str) -> Result | None:
+        """Collect one project now (the CLI). None while another replica holds its lease."""
+        job = await store.claim_named(
+            self.pool,
+            name=name,
+            replica=self.replica,
+            lease_seconds=self.settings.effective_lease_seconds,
+            trigger=trigger,
+        )
+        return await self.collect(job) if job else None
+
+    # -- one collection -----------------------------------------------------------
+
+    async def collect(self, job: Job) -> Result | None:
+        started_at = dt.datetime.now(dt.UTC)
+        result = await self._collect(job, started_at)
+        async with self.pool.acquire() as conn:
+            kept = await store.finish(
+                conn,
+                job=job,
+                replica=self.replica,
+                trigger=job.trigger,
+                result=result,
+                next_delay=self.next_delay(result, job.consecutive_failures),
+            )
+        if not kept:
+            log.warning("lost the lease on %s before finishing; another replica took over", job.name)
+            return None
+        self.metrics.collections.labels(outcome=result.outcome).inc()
+        log.info(
+            "collected %s: %s%s", job.name, result.outcome, f" ({result.error})" if result.error else ""
+        )
+        return result
+
+    async def _collect(self, job: Job, started_at: dt.datetime) -> Result:
+        began = time.perf_counter()
+        # Conditional GET only makes sense while we hold the document it describes.
+        has_document = job.current_sha256 is not None
+        fetched = await fetch(
+            self.session,
+            job.swagger_url,
+            timeout=self.settings.fetch_timeout,
+            max_bytes=self.settings.max_spec_bytes,
+            etag=job.http_etag if has_document else None,
+            last_modified=job.http_last_modified if has_document else None,
+        )
+        self.metrics.fetch_seconds.observe(time.perf_counter() - began)
+
+        if fetched.outcome in ("unreachable", "refused"):
+            log.info("%s: %s (%s)", job.name, fetched.error, redacted(job.swagger_url))
+            return Result(
+                outcome=fetched.outcome,
+                status="unreachable",
+                started_at=started_at,
+                http_status=fetched.http_status,
+                error=fetched.error,
+                keep_cache_headers=True,
+            )
+        if fetched.outcome == "not_modified":
+            return self._unchanged(job, started_at, fetched.http_status, keep=True)
+
+        assert fetched.body is not None
+        sha256 = hashlib.sha256(fetched.body).digest()
+        if sha256 == job.current_sha256:
+            result = self._unchanged(job, started_at, fetched.http_status, keep=False)
+            result.etag, result.last_modified = fetched.etag, fetched.last_modified
+            return result
+
+        analysis = await store.find_analysis(self.pool, sha256=sha256)
+        if analysis is None:
+            began = time.perf_counter()
+            analysis = await self.validators.analyze(fetched.body, fetched.charset)
+            self.metrics.validation_seconds.observe(time.perf_counter() - began)
+        async with self.pool.acquire() as conn:
+            document_id = await store.store_document(
+                conn, project_id=job.id, sha256=sha256, raw=fetched.body, analysis=analysis
+            )
+        first_error = analysis.errors[0]["message"] if analysis.errors else None
+        return Result(
+            outcome="changed" if analysis.valid else "invalid",
+            status="valid" if analysis.valid else "invalid",
+            started_at=started_at,
+            http_status=fetched.http_status,
+            error=None if analysis.valid else f"{len(analysis.errors)} validation error(s); first: {first_error}",
+            document_id=document_id,
+            changed=True,
+            published=analysis.valid,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+        )
+
+    @staticmethod
+    def _unchanged(job: Job, started_at: dt.datetime, http_status: int | None, *, keep: bool) -> Result:
+        return Result(
+            outcome="unchanged",
+            status="valid" if job.current_valid else "invalid",
+            started_at=started_at,
+            http_status=http_status,
+            keep_cache_headers=keep,
+        )

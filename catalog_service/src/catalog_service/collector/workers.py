@@ -1,0 +1,120 @@
+"""Validation worker processes: CPU-bound work off the event loop, bounded in time.
+
+Each worker is a process serving one document at a time over a pipe. A worker that
+overruns CATALOG_VALIDATION_TIMEOUT is killed and replaced; one that dies (a crash in
+a C parser, the OOM killer) is replaced too. Either way the document is recorded as
+invalid with a message saying what happened, and the other workers carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .analyze import Analysis, analyze
+
+log = logging.getLogger(__name__)
+
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+def _serve(conn: Connection) -> None:
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        conn.send(analyze(*job))
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.conn, child = _CONTEXT.Pipe()
+        self.process: Any = _CONTEXT.Process(target=_serve, args=(child,), daemon=True, name="catalog-validator")
+        self.process.start()
+        child.close()
+
+    def roundtrip(self, job: tuple[bytes, str | None], timeout: float) -> Analysis:
+        self.conn.send(job)
+        if not self.conn.poll(timeout):
+            raise _Timeout
+        result: Analysis = self.conn.recv()  # EOFError when the worker died
+        return result
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class ValidatorPool:
+    def __init__(self, *, size: int, timeout: float) -> None:
+        self.size = size
+        self.timeout = timeout
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="validator-pipe")
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._all: set[_Worker] = set()
+        self._started = False
+        self.replaced = 0
+
+    def _start(self) -> None:
+        # Started on first use: a replica that never sees a new document never pays for them.
+        if not self._started:
+            self._started = True
+            for _ in range(self.size):
+                worker = _Worker()
+                self._all.add(worker)
+                self._idle.put_nowait(worker)
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._all]
+
+    async def analyze(self, raw: bytes, declared_charset: str | None = None) -> Analysis:
+        loop = asyncio.get_running_loop()
+        self._start()
+        worker = await self._idle.get()
+        completed = False
+        try:
+            result = await loop.run_in_executor(
+                self._threads, worker.roundtrip, (raw, declared_charset), self.timeout
+            )
+            completed = True
+            return result
+        except _Timeout:
+            message = f"validation took longer than {self.timeout:g} seconds and was stopped"
+        except (EOFError, OSError) as exc:
+            message = f"the validator process died on this document ({type(exc).__name__})"
+        finally:
+            # A worker that did not answer (timed out, died, or its caller was
+            # cancelled) may still be busy: it never takes another job.
+            if not completed:
+                worker = self._replace(worker)
+            self._idle.put_nowait(worker)
+        log.warning(message)
+        return Analysis(spec_format=None, valid=False, errors=[{"message": message, "path": ""}])
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.kill()
+        self._all.discard(worker)
+        self.replaced += 1
+        fresh = _Worker()
+        self._all.add(fresh)
+        return fresh
+
+    async def close(self) -> None:
+        # Workers hold no state worth a goodbye: kill them, which also frees any
+        # thread still waiting on a pipe.
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, w.kill) for w in list(self._all)))
+        self._all.clear()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+

@@ -1,0 +1,43 @@
+"""Prometheus metrics of one process, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.collections = Counter(
+            "catalog_collections",
+            "Collection attempts by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.fetch_seconds = Histogram(
+            "catalog_fetch_duration_seconds",
+            "Time to download one swagger file",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.validation_seconds = Histogram(
+            "catalog_validation_duration_seconds",
+            "Time to parse and validate one new document in a worker process",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "catalog_http_requests",
+            "HTTP requests served, by operation and status",
+            ["operation", "status"],
+            registry=self.registry,
+        )
+        self.http_seconds = Histogram(
+            "catalog_http_request_duration_seconds",
+            "HTTP request latency by operation",
+            ["operation"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )

@@ -1,0 +1,293 @@
+"""The collector's queue and records: leases, documents, operations, attempts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ..collector.analyze import Analysis
+from ..errors import NotFound
+
+Executor = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    name: str
+    swagger_url: str
+    http_etag: str | None
+    http_last_modified: str | None
+    current_sha256: bytes | None
+    current_valid: bool | None
+    consecutive_failures: int
+    trigger: str
+
+
+_CLAIMED = """
+    RETURNING claimed.trigger, p.id, p.name, p.swagger_url, p.http_etag, p.http_last_modified,
+              p.consecutive_failures,
+              (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
+              (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid
+"""
+
+
+def _job(row: asyncpg.Record) -> Job:
+    return Job(
+        id=row["id"],
+        name=row["name"],
+        swagger_url=row["swagger_url"],
+        http_etag=row["http_etag"],
+        http_last_modified=row["http_last_modified"],
+        current_sha256=row["current_sha256"],
+        current_valid=row["current_valid"],
+        consecutive_failures=row["consecutive_failures"],
+        trigger=row["trigger"] or "schedule",
+    )
+
+
+async def claim_due(db: Executor, *, replica: str, limit: int, lease_seconds: float) -> list[Job]:
+    """Lease up to ``limit`` due projects. SKIP LOCKED: replicas never take the same one."""
+    rows = await db.fetch(
+        f"""
+        WITH claimed AS (
+            SELECT id, requested_trigger AS trigger FROM projects
+            WHERE (lease_owner IS NULL AND next_check_at <= now())
+               OR lease_expires_at < now()
+            ORDER BY next_check_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE projects p
+        SET lease_owner = $2,
+            lease_expires_at = now() + make_interval(secs => $3),
+            next_check_at = 'infinity',
+            requested_trigger = NULL
+        FROM claimed WHERE p.id = claimed.id
+        {_CLAIMED}
+        """,
+        limit,
+        replica,
+        lease_seconds,
+    )
+    return [_job(row) for row in rows]
+
+
+async def claim_named(
+    db: Executor, *, name: str, replica: str, lease_seconds: float, trigger: str
+) -> Job | None:
+    """Lease one project now, due or not; None while another replica holds it."""
+    row = await db.fetchrow(
+        f"""
+        WITH claimed AS (
+            SELECT id, $4::text AS trigger FROM projects
+            WHERE name = $1 AND (lease_owner IS NULL OR lease_expires_at < now())
+            FOR UPDATE
+        )
+        UPDATE projects p
+        SET lease_owner = $2,
+            lease_expires_at = now() + make_interval(secs => $3),
+            next_check_at = 'infinity',
+            requested_trigger = NULL
+        FROM claimed WHERE p.id = claimed.id
+        {_CLAIMED}
+        """,
+        name,
+        replica,
+        lease_seconds,
+        trigger,
+    )
+    if row is None:
+        if await db.fetchval("SELECT 1 FROM projects WHERE name = $1", name) is None:
+            raise NotFound(f"no project named {name!r}")
+        return None
+    return _job(row)
+
+
+async def request_collection(db: Executor, *, name: str, trigger: str) -> None:
+    """Make a project due now; a replica collecting it will collect it again after."""
+    found = await db.fetchval(
+        "UPDATE projects SET next_check_at = now(), requested_trigger = $2 WHERE name = $1 RETURNING id",
+        name,
+        trigger,
+    )
+    if found is None:
+        raise NotFound(f"no project named {name!r}")
+
+
+async def queue_depth(db: Executor) -> int:
+    depth: int = await db.fetchval(
+        "SELECT count(*) FROM projects WHERE (lease_owner IS NULL AND next_check_at <= now()) OR lease_expires_at < now()"
+    )
+    return depth
+
+
+async def find_analysis(db: Executor, *, sha256: bytes) -> Analysis | None:
+    """A verdict already reached for these exact bytes, in any project."""
+    row = await db.fetchrow(
+        """
+        SELECT id, content_json, spec_format, version, title, description, valid, errors
+        FROM documents WHERE sha256 = $1 LIMIT 1
+        """,
+        sha256,
+    )
+    if row is None:
+        return None
+    operations = await db.fetch(
+        "SELECT method, path, operation_id, summary, tags, deprecated FROM operations WHERE document_id = $1",
+        row["id"],
+    )
+    return Analysis(
+        spec_format=row["spec_format"],
+        valid=row["valid"],
+        errors=row["errors"],
+        version=row["version"],
+        title=row["title"],
+        description=row["description"],
+        content_json=row["content_json"],
+        operations=[dict(op) | {"tags": list(op["tags"])} for op in operations],
+    )
+
+
+async def store_document(
+    conn: asyncpg.Connection, *, project_id: int, sha256: bytes, raw: bytes, analysis: Analysis
+) -> int:
+    """The document's id; a project that returns to an earlier version reuses its row."""
+    async with conn.transaction():
+        document_id = await conn.fetchval(
+            """
+            INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
+                                   title, description, valid, errors)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (project_id, sha256) DO NOTHING
+            RETURNING id
+            """,
+            project_id,
+            sha256,
+            raw,
+            analysis.content_json,
+            analysis.spec_format,
+            analysis.version,
+            analysis.title,
+            analysis.description,
+            analysis.valid,
+            analysis.errors,
+        )
+        if document_id is None:
+            existing: int = await conn.fetchval(
+                "SELECT id FROM documents WHERE project_id = $1 AND sha256 = $2", project_id, sha256
+            )
+            return existing
+        if analysis.operations:
+            await conn.executemany(
+                """
+                INSERT INTO operations (document_id, method, path, operation_id, summary, tags, deprecated)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """,
+                [
+                    (document_id, op["method"], op["path"], op["operation_id"], op["summary"], op["tags"], op["deprecated"])
+                    for op in analysis.operations
+                ],
+            )
+        return int(document_id)
+
+
+@dataclass
+class Result:
+    outcome: str
+    status: str
+    started_at: dt.datetime
+    http_status: int | None = None
+    error: str | None = None
+    document_id: int | None = None
+    changed: bool = False
+    published: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    keep_cache_headers: bool = False
+
+
+async def finish(
+    conn: asyncpg.Connection,
+    *,
+    job: Job,
+    replica: str,
+    trigger: str,
+    result: Result,
+    next_delay: float,
+) -> bool:
+    """Record the attempt and release the lease. False when the lease was lost meanwhile."""
+    async with conn.transaction():
+        updated = await conn.fetchval(
+            """
+            UPDATE projects SET
+                status = $3,
+                last_checked_at = now(),
+                last_changed_at = CASE WHEN $4 THEN now() ELSE last_changed_at END,
+                current_document_id = COALESCE($5, current_document_id),
+                published_document_id = CASE WHEN $6 THEN $5 ELSE published_document_id END,
+                http_etag = CASE WHEN $9 THEN http_etag ELSE $7 END,
+                http_last_modified = CASE WHEN $9 THEN http_last_modified ELSE $8 END,
+                consecutive_failures = CASE WHEN $3 = 'valid' THEN 0 ELSE consecutive_failures + 1 END,
+                -- A request made while we worked (next_check_at no longer 'infinity') stands.
+                next_check_at = CASE WHEN next_check_at = 'infinity'
+                                     THEN now() + make_interval(secs => $10)
+                                     ELSE next_check_at END,
+                lease_owner = NULL,
+                lease_expires_at = NULL
+            WHERE id = $1 AND lease_owner = $2
+            RETURNING id
+            """,
+            job.id,
+            replica,
+            result.status,
+            result.changed,
+            result.document_id,
+            result.published,
+            result.etag,
+            result.last_modified,
+            result.keep_cache_headers,
+            next_delay,
+        )
+        if updated is None:
+            return False
+        await conn.execute(
+            """
+            INSERT INTO collections (project_id, trigger, started_at, finished_at, http_status,
+                                     outcome, error, document_id, replica)
+            VALUES ($1, $2, $3, now(), $4, $5, $6, $7, $8)
+            """,
+            job.id,
+            trigger,
+            result.started_at,
+            result.http_status,
+            result.outcome,
+            result.error,
+            result.document_id,
+            replica,
+        )
+    return True
+
+
+async def list_collections(
+    db: Executor, *, name: str, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    project_id = await db.fetchval("SELECT id FROM projects WHERE name = $1", name)
+    if project_id is None:
+        raise NotFound(f"no project named {name!r}")
+    rows = await db.fetch(
+        """
+        SELECT started_at, finished_at, http_status, outcome, error, trigger
+        FROM collections WHERE project_id = $1
+        ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3
+        """,
+        project_id,
+        limit,
+        offset,
+    )
+    total = await db.fetchval("SELECT count(*) FROM collections WHERE project_id = $1", project_id)
+    return rows, total
+
