@@ -20,7 +20,7 @@ from catalog_service.app import create_app
 from catalog_service.embedded import EmbeddedPostgres
 from catalog_service.settings import Settings
 from catalog_service.store import tokens
-from catalog_service.store.db import migrate
+from catalog_service.store.db import init_connection, migrate
 
 ADMIN_TOKEN = "test-admin-token"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +83,7 @@ def database_url(server_url: str) -> Iterator[str]:
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the test database, whose tables are emptied before each test."""
     conn = await asyncpg.connect(database_url)
+    await init_connection(conn)
     tables = await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
     )

@@ -71,7 +71,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -81,7 +81,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init_connection,
         command_timeout=60,
         # A connection dropped by a restarted server is noticed and replaced.
         max_inactive_connection_lifetime=60,

@@ -1,0 +1,325 @@
+"""The collector: registered URLs become validated, stored documents, whatever the URL does."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate as reference_validate
+
+from catalog_service.settings import Settings
+
+from .conftest import SHARED_SPECS
+from .upstream import (
+    SWAGGER_2,
+    SWAGGER_2_INVALID,
+    SWAGGER_2_YAML,
+    YAML_BOMB,
+    Upstream,
+    openapi_30,
+)
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@pytest.fixture
+def collector_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, allowed_networks=LOOPBACK, fetch_timeout=2, max_spec_bytes=2 * 1024 * 1024)
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: Any) -> tuple[Upstream, TestServer]:
+    up = Upstream()
+    server = await aiohttp_server(up.app)
+    return up, server
+
+
+@pytest.fixture
+async def catalog(make_client: Any, collector_settings: Settings) -> TestClient:
+    return await make_client(collector_settings)
+
+
+async def register(client: TestClient, admin: dict[str, str], name: str, url: str) -> None:
+    response = await client.post("/api/projects", json={"name": name, "swagger_url": url}, headers=admin)
+    assert response.status == 201, await response.text()
+
+
+async def collected(client: TestClient, name: str, *, after: str | None = None, timeout: float = 30) -> dict[str, Any]:
+    """The project once it has been checked (again, if ``after`` is its previous check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        project = await (await client.get(f"/api/projects/{name}")).json()
+        if project["last_checked_at"] is not None and project["last_checked_at"] != after:
+            return dict(project)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} was not collected within {timeout}s")
+
+
+async def attempts(client: TestClient, name: str) -> list[dict[str, Any]]:
+    body = await (await client.get(f"/api/projects/{name}/collections")).json()
+    return list(body["items"])
+
+
+async def test_swagger_2_json_and_yaml_become_valid_with_their_operations(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+) -> None:
+    up, server = upstream
+    await register(catalog, admin, "afval", str(server.make_url(up.serve("afval.json", SWAGGER_2))))
+    await register(catalog, admin, "parkeren", str(server.make_url(up.serve("parkeren.yaml", SWAGGER_2_YAML, "text/plain"))))
+    afval = await collected(catalog, "afval")
+    parkeren = await collected(catalog, "parkeren")
+    assert afval["status"] == parkeren["status"] == "valid"
+    assert afval["last_changed_at"] == afval["last_checked_at"]
+    [attempt] = await attempts(catalog, "afval")
+    assert attempt["outcome"] == "changed" and attempt["http_status"] == 200
+    assert attempt["trigger"] == "registration" and attempt["error"] is None
+
+    operations = await db.fetch(
+        """SELECT o.method, o.path, o.operation_id, o.summary, o.tags, o.deprecated
+           FROM operations o JOIN projects p ON p.published_document_id = o.document_id
+           WHERE p.name = $1 ORDER BY o.method""",
+        "afval",
+    )
+    assert [(o["method"], o["path"], o["operation_id"], o["deprecated"]) for o in operations] == [
+        ("GET", "/containers", "listContainers", False),
+        ("POST", "/containers", "addContainer", True),
+    ]
+    assert operations[0]["tags"] == ["afval"]
+    row = await db.fetchrow(
+        "SELECT d.spec_format, d.version, d.content_json FROM documents d JOIN projects p ON p.published_document_id = d.id WHERE p.name = 'parkeren'"
+    )
+    assert row["spec_format"] == "swagger-2.0" and row["version"] == "0.9"
+    assert json.loads(row["content_json"]) == yaml.safe_load(SWAGGER_2_YAML)
+
+
+async def test_the_real_documents_get_exactly_the_status_the_validator_gives(
+    make_client: Any, collector_settings: Settings, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+) -> None:
+    up, server = upstream
+    client = await make_client(dataclasses.replace(collector_settings, workers=2, max_spec_bytes=50 * 1024 * 1024))
+    expected = {}
+    for i, path in enumerate(sorted(SHARED_SPECS.glob("*.*"))):
+        if path.name == "README.md":
+            continue
+        raw = path.read_bytes()
+        document = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+        try:
+            reference_validate(document)
+            expected[f"real-{i}"] = "valid"
+        except Exception:
+            expected[f"real-{i}"] = "invalid"
+        await register(client, admin, f"real-{i}", str(server.make_url(up.serve(path.name, raw, "application/octet-stream"))))
+    assert len(expected) == 24 and "invalid" in expected.values()
+    got = {name: (await collected(client, name, timeout=120))["status"] for name in expected}
+    assert got == expected
+    # The invalid one explains itself with pointer paths and messages.
+    bad = next(name for name, status in expected.items() if status == "invalid")
+    [attempt] = await attempts(client, bad)
+    assert attempt["outcome"] == "invalid" and "validation error" in attempt["error"]
+
+
+async def test_an_invalid_swagger_2_document_is_invalid_with_its_errors(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+) -> None:
+    up, server = upstream
+    await register(catalog, admin, "kapot", str(server.make_url(up.serve("kapot.json", SWAGGER_2_INVALID))))
+    assert (await collected(catalog, "kapot"))["status"] == "invalid"
+    errors = await db.fetchval("SELECT errors FROM documents")
+    assert errors and all(set(e) == {"message", "path"} for e in errors)
+    assert any(e["path"].startswith("/paths") or "description" in e["message"] for e in errors)
+
+
+HOSTILE = {
+    "not-found": ("/status/404", "unreachable", "HTTP 404"),
+    "server-error": ("/status/500", "unreachable", "HTTP 500"),
+    "hangs": ("/hang", "unreachable", "did not finish within"),
+    "drips": ("/drip", "unreachable", "did not finish within"),
+    "endless": ("/endless", "unreachable", "larger than CATALOG_MAX_SPEC_BYTES"),
+    "gzip-bomb": ("/gzip-bomb", "unreachable", "larger than CATALOG_MAX_SPEC_BYTES"),
+    "redirect-loop": ("/redirect-loop", "unreachable", "redirects"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+async def test_hostile_upstreams_are_recorded_as_unreachable(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], name: str
+) -> None:
+    up, server = upstream
+    path, status, error = HOSTILE[name]
+    await register(catalog, admin, name, str(server.make_url(path)))
+    project = await collected(catalog, name)
+    assert project["status"] == status
+    [attempt] = await attempts(catalog, name)
+    assert attempt["outcome"] == "unreachable"
+    assert error in attempt["error"]
+    # The service is still fine.
+    assert (await catalog.get("/api/health")).status == 200
+
+
+BAD_DOCUMENTS: dict[str, tuple[bytes, str, str]] = {
+    "yaml-bomb": (YAML_BOMB.encode(), "text/yaml", "alias"),
+    "deep-json": (b"[" * 100_000 + b"]" * 100_000, "application/json", "nests deeper"),
+    "deep-yaml": (b"a: " + b"[" * 5_000 + b"]" * 5_000, "text/yaml", "nests deeper"),
+    "html": (b"<!doctype html><html><body>Login</body></html>", "text/html", "HTML"),
+    "empty": (b"", "application/json", "empty"),
+    "latin-1": ("openapi: 3.0.0\ninfo: {title: Caf\xe9, version: '1'}\npaths: {}\n".encode("latin-1"), "text/yaml", "not UTF-8"),
+    "a-list": (b"[1, 2, 3]", "application/json", "mapping"),
+    "no-version": (b'{"info": {"title": "x"}}', "application/json", "neither"),
+    "openapi-2": (b'{"openapi": "2.0.0"}', "application/json", "not a supported version"),
+    "external-ref": (
+        json.dumps({**openapi_30(), "components": {"schemas": {"X": {"$ref": "http://127.0.0.1:1/evil.json"}}}}).encode(),
+        "application/json",
+        "external reference",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_DOCUMENTS))
+async def test_bad_documents_are_recorded_as_invalid_with_a_reason(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection, name: str
+) -> None:
+    up, server = upstream
+    body, content_type, reason = BAD_DOCUMENTS[name]
+    await register(catalog, admin, name, str(server.make_url(up.serve(name, body, content_type))))
+    assert (await collected(catalog, name))["status"] == "invalid"
+    [attempt] = await attempts(catalog, name)
+    assert attempt["outcome"] == "invalid"
+    errors = await db.fetchval("SELECT errors FROM documents")
+    assert reason in errors[0]["message"], errors
+    assert (await catalog.get("/api/health")).status == 200
+
+
+async def test_a_declared_charset_is_honoured_when_the_bytes_are_not_utf8(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    body = "openapi: 3.0.0\ninfo: {title: Café, version: '1'}\npaths: {}\n".encode("latin-1")
+    await register(catalog, admin, "cafe", str(server.make_url(up.serve("cafe", body, "text/yaml; charset=iso-8859-1"))))
+    assert (await collected(catalog, "cafe"))["status"] == "valid"
+
+
+async def test_etag_makes_a_refresh_a_304_that_counts_as_unchanged(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    await register(catalog, admin, "meldingen", str(server.make_url(up.serve("meldingen", openapi_30()))))
+    first = await collected(catalog, "meldingen")
+    assert (await catalog.post("/api/projects/meldingen/refresh", headers=admin)).status == 202
+    second = await collected(catalog, "meldingen", after=first["last_checked_at"])
+    assert second["status"] == "valid"
+    assert second["last_changed_at"] == first["last_changed_at"]
+    latest, earliest = await attempts(catalog, "meldingen")
+    assert (latest["outcome"], latest["http_status"], latest["trigger"]) == ("unchanged", 304, "refresh")
+    assert up.if_none_match[0] is None and up.if_none_match[1] is not None
+
+
+async def test_unchanged_content_is_not_validated_again_anywhere_in_the_catalog(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    url = str(server.make_url(up.serve("same-no-etag", openapi_30(paths=3))))
+    await register(catalog, admin, "one", url)
+    first = await collected(catalog, "one")
+    await catalog.post("/api/projects/one/refresh", headers=admin)
+    await collected(catalog, "one", after=first["last_checked_at"])
+    # A second project with the very same bytes reuses the verdict.
+    await register(catalog, admin, "two", url)
+    assert (await collected(catalog, "two"))["status"] == "valid"
+
+    outcomes = [a["outcome"] for a in await attempts(catalog, "one")]
+    assert outcomes == ["unchanged", "changed"]
+    metrics = await (await catalog.get("/metrics")).text()
+    assert "catalog_validation_duration_seconds_count 1.0" in metrics
+    assert 'catalog_collections_total{outcome="unchanged"} 1.0' in metrics
+
+
+async def test_the_last_valid_document_survives_a_broken_or_unreachable_update(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+) -> None:
+    up, server = upstream
+    url = str(server.make_url(up.serve("stable", openapi_30(version="1.0.0"))))
+    await register(catalog, admin, "stable", url)
+    good = await collected(catalog, "stable")
+    published = await db.fetchval("SELECT published_document_id FROM projects")
+
+    up.serve("stable", b"{ this is not json", "application/json")
+    await catalog.post("/api/projects/stable/refresh", headers=admin)
+    broken = await collected(catalog, "stable", after=good["last_checked_at"])
+    assert broken["status"] == "invalid"
+    assert await db.fetchval("SELECT published_document_id FROM projects") == published
+
+    del up.docs["stable"]
+    await catalog.post("/api/projects/stable/refresh", headers=admin)
+    gone = await collected(catalog, "stable", after=broken["last_checked_at"])
+    assert gone["status"] == "unreachable"
+    assert await db.fetchval("SELECT published_document_id FROM projects") == published
+    assert await db.fetchval("SELECT count(*) FROM documents") == 2
+
+
+async def test_changing_the_url_collects_the_new_one_at_once(
+    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    await register(catalog, admin, "moving", str(server.make_url("/status/404")))
+    first = await collected(catalog, "moving")
+    assert first["status"] == "unreachable"
+    new_url = str(server.make_url(up.serve("moved", openapi_30())))
+    assert (await catalog.patch("/api/projects/moving", json={"swagger_url": new_url}, headers=admin)).status == 200
+    second = await collected(catalog, "moving", after=first["last_checked_at"])
+    assert second["status"] == "valid"
+    assert (await attempts(catalog, "moving"))[0]["trigger"] == "url-change"
+
+
+async def test_a_validation_that_overruns_its_time_is_stopped_and_the_next_one_works(
+    make_client: Any, collector_settings: Settings, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+) -> None:
+    up, server = upstream
+    client = await make_client(
+        dataclasses.replace(collector_settings, validation_timeout=0.5, max_spec_bytes=50 * 1024 * 1024)
+    )
+    big = json.dumps(openapi_30(paths=20_000)).encode()
+    await register(client, admin, "slow", str(server.make_url(up.serve("slow", big))))
+    assert (await collected(client, "slow"))["status"] == "invalid"
+    errors = await db.fetchval("SELECT errors FROM documents")
+    assert "longer than 0.5 seconds" in errors[0]["message"]
+    await register(client, admin, "quick", str(server.make_url(up.serve("quick", openapi_30()))))
+    assert (await collected(client, "quick"))["status"] == "valid"
+
+
+async def test_health_answers_quickly_while_a_20mb_document_is_validated(
+    make_client: Any, collector_settings: Settings, admin: dict[str, str], upstream: tuple[Upstream, TestServer], tmp_path: Path
+) -> None:
+    up, server = upstream
+    client = await make_client(dataclasses.replace(collector_settings, max_spec_bytes=50 * 1024 * 1024, fetch_timeout=30))
+    document = openapi_30(paths=60_000)
+    for item in document["paths"].values():
+        item["get"]["description"] = "x" * 200
+    big = json.dumps(document).encode()
+    assert len(big) > 20 * 1024 * 1024
+    await register(client, admin, "huge", str(server.make_url(up.serve("huge", big))))
+    slowest = 0.0
+    checks = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        began = time.perf_counter()
+        response = await client.get("/api/health")
+        slowest = max(slowest, time.perf_counter() - began)
+        checks += 1
+        assert response.status == 200
+        project = await (await client.get("/api/projects/huge")).json()
+        if project["last_checked_at"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert project["status"] == "valid"
+    assert checks > 10
+    # Parsing and validating take seconds; the loop was never blocked for anything close.
+    assert slowest < 1.0, slowest
