@@ -300,9 +300,10 @@ async def test_health_answers_quickly_while_a_20mb_document_is_validated(
 ) -> None:
     up, server = upstream
     client = await make_client(dataclasses.replace(collector_settings, max_spec_bytes=50 * 1024 * 1024, fetch_timeout=30))
-    document = openapi_30(paths=60_000)
+    # 20 MB in 5,000 operations: parsing and validating it still takes seconds.
+    document = openapi_30(paths=5_000)
     for item in document["paths"].values():
-        item["get"]["description"] = "x" * 200
+        item["get"]["description"] = "x" * 4_200
     big = json.dumps(document).encode()
     assert len(big) > 20 * 1024 * 1024
     await register(client, admin, "huge", str(server.make_url(up.serve("huge", big))))

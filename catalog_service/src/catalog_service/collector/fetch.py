@@ -95,6 +95,23 @@ class Fetched:
     error: str | None = None
 
 
+def _disguised_ipv4(url: str) -> tuple[str, str] | None:
+    """A host like 2130706433 or 0x7f.1 that C resolvers read as an IPv4 address."""
+    try:
+        host = URL(url).host or ""
+    except ValueError:
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None  # a plain literal: judged by the policy at connect time
+    except ValueError:
+        pass
+    try:
+        return host, socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def redacted(url: str) -> str:
     """The URL as it may appear in logs and errors: without credentials."""
     try:
@@ -116,6 +133,13 @@ async def fetch(
     last_modified: str | None = None,
 ) -> Fetched:
     """Download ``url`` within the limits. Never raises for anything the network does."""
+    disguised = _disguised_ipv4(url)
+    if disguised is not None:
+        return Fetched(
+            "refused",
+            error=f"refused: the host {disguised[0]!r} is the IP address {disguised[1]} in disguise; "
+            "write addresses in dotted-decimal form",
+        )
     refused: list[str] = []
     token = _refused.set(refused)
     try:
@@ -126,7 +150,7 @@ async def fetch(
     except aiohttp.TooManyRedirects:
         return Fetched("unreachable", error=f"more than {MAX_REDIRECTS} redirects")
     except aiohttp.InvalidURL as exc:
-        return Fetched("unreachable", error=f"redirected to an invalid URL ({redacted(str(exc.url))})")
+        return Fetched("unreachable", error=f"invalid URL ({redacted(str(exc.url))})")
     except aiohttp.ClientConnectorError as exc:
         if refused:
             return Fetched(
