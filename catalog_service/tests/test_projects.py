@@ -53,12 +53,13 @@ async def test_registered_project_can_be_read_changed_listed_and_deleted(
     assert (await fetched.json())["contact"]["email"] == "parkeren@example.org"
 
     changed = await client.patch(
-        "/api/projects/parkeren", json={"title": "Parkeren v2", "tags": []}, headers=admin
+        "/api/projects/parkeren", json={"title": "Parkeren v2", "tags": [], "contact": None}, headers=admin
     )
     assert changed.status == 200
     changed_body = await changed.json()
     assert changed_body["title"] == "Parkeren v2"
     assert changed_body["tags"] == []
+    assert changed_body["contact"] is None
     assert changed_body["description"] == "Parkeervakken en vergunningen"
     assert changed_body["updated_at"] > body["updated_at"]
 
