@@ -50,6 +50,16 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
+        def secret(name: str) -> str | None:
+            """NAME, or the contents of the file NAME_FILE names (Docker secrets)."""
+            path = text(f"{name}_FILE")
+            if path is None:
+                return text(name)
+            try:
+                return Path(path).read_text("utf-8").strip() or None
+            except OSError as exc:
+                raise SettingsError(f"{name}_FILE names a file that cannot be read ({exc.strerror})") from None
+
         def number(
             name: str,
             default: float,
@@ -83,7 +93,7 @@ class Settings:
                 return False
             raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
-        database_url = text("DATABASE_URL")
+        database_url = secret("DATABASE_URL")
         if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
             raise SettingsError("DATABASE_URL must start with postgresql:// (the value is not shown)")
 
@@ -104,7 +114,7 @@ class Settings:
             data_dir=Path(text("CATALOG_DATA_DIR") or defaults.data_dir),
             host=text("CATALOG_HOST") or defaults.host,
             port=int(number("CATALOG_PORT", defaults.port, minimum=0, maximum=65535, integer=True)),
-            admin_token=text("CATALOG_ADMIN_TOKEN"),
+            admin_token=secret("CATALOG_ADMIN_TOKEN"),
             allowed_networks=tuple(networks),
             refresh_interval=number("CATALOG_REFRESH_INTERVAL", defaults.refresh_interval, minimum=1),
             fetch_timeout=number("CATALOG_FETCH_TIMEOUT", defaults.fetch_timeout, minimum=0.1),
