@@ -22,7 +22,13 @@ log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("spawn")
 
 
+# Start-up (importing the validator, cold on a fresh install) is not validation time.
+STARTUP_SECONDS = 120.0
+READY = "ready"
+
+
 def _serve(conn: Connection) -> None:
+    conn.send(READY)
     while True:
         try:
             job = conn.recv()
@@ -41,8 +47,13 @@ class _Worker:
         self.process: Any = _CONTEXT.Process(target=_serve, args=(child,), daemon=True, name="catalog-validator")
         self.process.start()
         child.close()
+        self.ready = False
 
     def roundtrip(self, job: tuple[bytes, str | None], timeout: float) -> Analysis:
+        if not self.ready:
+            if not self.conn.poll(STARTUP_SECONDS) or self.conn.recv() != READY:
+                raise EOFError("the validator process did not start")
+            self.ready = True
         self.conn.send(job)
         if not self.conn.poll(timeout):
             raise _Timeout
