@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import connexion
+import jinja2
 from aiohttp import web
 
 from .api import outside_api
@@ -15,7 +16,8 @@ from .api.problems import body_limit, domain_errors, outer_problems
 from .collector.fetch import NetworkPolicy, create_session
 from .collector.service import Collector
 from .collector.workers import ValidatorPool
-from .keys import COLLECTOR, FETCH_SESSION, METRICS, POOL, SETTINGS, VALIDATORS
+from .catalog.cache import CatalogCache
+from .keys import CATALOG_CACHE, COLLECTOR, FETCH_SESSION, METRICS, POOL, SETTINGS, TEMPLATES, VALIDATORS
 from .metrics import Metrics
 from .settings import Settings
 from .spec import spec_path
@@ -68,6 +70,20 @@ def _collector_ctx(settings: Settings, *, run_scheduler: bool):  # type: ignore[
     return collector
 
 
+def _catalog_cache_ctx(settings: Settings):  # type: ignore[no-untyped-def]
+    async def catalog_cache(app: web.Application) -> AsyncIterator[None]:
+        assert settings.database_url
+        cache = CatalogCache(settings.database_url)
+        await cache.start()
+        app[CATALOG_CACHE] = cache
+        try:
+            yield
+        finally:
+            await cache.close()
+
+    return catalog_cache
+
+
 def create_app(
     settings: Settings, *, validate_responses: bool = False, run_scheduler: bool = True
 ) -> web.Application:
@@ -94,8 +110,13 @@ def create_app(
     app: web.Application = cx.app
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.PackageLoader("catalog_service", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
     app.middlewares.append(request_metrics)
     outside_api.add_routes(app)
     app.cleanup_ctx.append(_database_ctx(settings))
+    app.cleanup_ctx.append(_catalog_cache_ctx(settings))
     app.cleanup_ctx.append(_collector_ctx(settings, run_scheduler=run_scheduler))
     return app

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 import asyncpg
+import jinja2
 from aiohttp import web
 
+from .catalog.cache import CatalogCache
 from .collector.service import Collector
 from .collector.workers import ValidatorPool
 from .metrics import Metrics
@@ -18,3 +20,5 @@ METRICS = web.AppKey("metrics", Metrics)
 FETCH_SESSION = web.AppKey("fetch_session", aiohttp.ClientSession)
 VALIDATORS = web.AppKey("validators", ValidatorPool)
 COLLECTOR = web.AppKey("collector", Collector)
+CATALOG_CACHE = web.AppKey("catalog_cache", CatalogCache)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 from yarl import URL
 
+from ..collector.fetch import redacted
 from ..errors import BadRequest
 from ..keys import COLLECTOR, POOL
 from ..store import collector as queue
@@ -22,7 +23,8 @@ def _iso(value: Any) -> str | None:
 def project_body(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "name": row["name"],
-        "swagger_url": row["swagger_url"],
+        # Reads are public: credentials in the URL are not shown.
+        "swagger_url": redacted(row["swagger_url"]),
         "title": row["title"],
         "description": row["description"],
         "tags": list(row["tags"]),

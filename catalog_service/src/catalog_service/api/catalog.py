@@ -1,0 +1,178 @@
+"""The published catalog: /api/catalog…, /api/operations, /api/browse/."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import yaml
+from aiohttp import web
+
+from ..catalog.cache import body_etag, etag_matches
+from ..collector.fetch import redacted
+from ..keys import CATALOG_CACHE, POOL, TEMPLATES
+from ..store import catalog as store
+from .projects import _iso
+
+JSON = "application/json"
+# Published documents change rarely; clients revalidate with the ETag after a minute.
+DOCUMENT_CACHE_CONTROL = "public, max-age=60"
+
+
+def links(name: str, swagger_url: str) -> dict[str, str]:
+    quoted = quote(name)
+    return {
+        "self": f"/api/catalog/{quoted}",
+        "openapi_json": f"/api/catalog/{quoted}/openapi.json",
+        "openapi_yaml": f"/api/catalog/{quoted}/openapi.yaml",
+        "browse": f"/api/browse/?{urlencode({'primaryName': name})}",
+        "swagger_url": redacted(swagger_url),
+    }
+
+
+def entry_body(row: Any) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "title": row["title"],
+        "description": row["description"],
+        "version": row["version"],
+        "spec_format": row["spec_format"],
+        "status": row["status"],
+        "errors_count": row["errors_count"],
+        "operations_count": row["operations_count"],
+        "tags": list(row["tags"]),
+        "last_checked_at": _iso(row["last_checked_at"]),
+        "last_changed_at": _iso(row["last_changed_at"]),
+        "links": links(row["name"], row["swagger_url"]),
+    }
+
+
+def _not_modified(etag: str, extra: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=304, headers={"ETag": etag, **(extra or {})})
+
+
+async def list_catalog(
+    request: web.Request,
+    q: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> web.Response:
+    cache = request.config_dict[CATALOG_CACHE]
+    key = urlencode(sorted(request.rel_url.query.items()))
+    if_none_match = request.headers.get("If-None-Match")
+    etag = cache.etag(key)
+    if etag is not None and etag_matches(if_none_match, etag):
+        return _not_modified(etag)
+    cached = cache.get(key)
+    if cached is not None:
+        etag, body = cached
+    else:
+        rows, total = await store.list_entries(
+            request.config_dict[POOL], q=q, tag=tag, status=status, limit=limit, offset=offset
+        )
+        body = json.dumps({"items": [entry_body(r) for r in rows], "total": total}).encode()
+        etag = etag or body_etag(body)
+        cache.put(key, etag, body)
+        if etag_matches(if_none_match, etag):
+            return _not_modified(etag)
+    return web.Response(body=body, content_type=JSON, headers={"ETag": etag})
+
+
+async def get_catalog_entry(request: web.Request, name: str) -> dict[str, Any]:
+    row, errors = await store.get_entry(request.config_dict[POOL], name=name)
+    return {**entry_body(row), "validation_errors": errors}
+
+
+async def _document(request: web.Request, name: str) -> tuple[str, str]:
+    content_json, sha256 = await store.published_document(request.config_dict[POOL], name=name)
+    return content_json, '"' + sha256.hex() + '"'
+
+
+async def get_openapi_json(request: web.Request, name: str) -> web.Response:
+    content_json, etag = await _document(request, name)
+    headers = {"ETag": etag, "Cache-Control": DOCUMENT_CACHE_CONTROL}
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return _not_modified(etag, {"Cache-Control": DOCUMENT_CACHE_CONTROL})
+    return web.Response(body=content_json.encode(), content_type=JSON, headers=headers)
+
+
+def _to_yaml(content_json: str) -> bytes:
+    document = json.loads(content_json)
+    text: str = yaml.dump(
+        document, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=120
+    )
+    return text.encode()
+
+
+async def get_openapi_yaml(request: web.Request, name: str) -> web.Response:
+    content_json, etag = await _document(request, name)
+    # Another representation of the same version: its own validator, derived from the JSON one.
+    etag = '"' + hashlib.sha256((etag + "yaml").encode()).hexdigest()[:32] + '"'
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return _not_modified(etag, {"Cache-Control": DOCUMENT_CACHE_CONTROL})
+    # Serialising a large document takes a while: not on the event loop.
+    body = await asyncio.to_thread(_to_yaml, content_json)
+    return web.Response(
+        body=body,
+        content_type="application/yaml",
+        charset="utf-8",
+        headers={"ETag": etag, "Cache-Control": DOCUMENT_CACHE_CONTROL},
+    )
+
+
+async def list_versions(request: web.Request, name: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    rows, total = await store.list_versions(request.config_dict[POOL], name=name, limit=limit, offset=offset)
+    items = [
+        {
+            "sha256": row["sha256"].hex(),
+            "collected_at": _iso(row["collected_at"]),
+            "version": row["version"],
+            "valid": row["valid"],
+        }
+        for row in rows
+    ]
+    return {"items": items, "total": total}
+
+
+async def search_operations(
+    request: web.Request,
+    q: str | None = None,
+    method: str | None = None,
+    project: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    rows, total = await store.search_operations(
+        request.config_dict[POOL], q=q, method=method, project=project, limit=limit, offset=offset
+    )
+    items = [
+        {
+            "project": row["project"],
+            "method": row["method"],
+            "path": row["path"],
+            "operation_id": row["operation_id"],
+            "summary": row["summary"],
+            "deprecated": row["deprecated"],
+        }
+        for row in rows
+    ]
+    return {"items": items, "total": total}
+
+
+async def browse(request: web.Request, primaryName: str | None = None) -> web.Response:  # noqa: N803 - Swagger UI's name
+    apis = await store.published_names(request.config_dict[POOL])
+    urls = [
+        {"url": f"/api/catalog/{quote(row['name'])}/openapi.json", "name": row["name"]}
+        for row in apis
+    ]
+    names = {row["name"] for row in apis}
+    primary = primaryName if primaryName in names else (apis[0]["name"] if apis else None)
+    html = request.config_dict[TEMPLATES].get_template("browse.html").render(
+        apis=apis, urls=urls, primary=primary, ui="/api/ui"
+    )
+    return web.Response(text=html, content_type="text/html")

@@ -1,0 +1,1 @@
+"""What is published: response caching, the human pages, discovery documents."""

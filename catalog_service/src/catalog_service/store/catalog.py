@@ -1,0 +1,161 @@
+"""What is published: catalog entries, documents, versions, operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..errors import NotFound
+
+Executor = asyncpg.Connection | asyncpg.Pool
+
+# Only small columns of documents: the raw bytes and parsed JSON stay on disk.
+_ENTRY = """
+    SELECT p.name,
+           coalesce(p.title, pub.title) AS title,
+           coalesce(p.description, pub.description) AS description,
+           pub.version, pub.spec_format, p.status, p.tags, p.swagger_url,
+           p.last_checked_at, p.last_changed_at,
+           CASE WHEN p.status = 'invalid' THEN coalesce(jsonb_array_length(cur.errors), 0) ELSE 0 END
+               AS errors_count,
+           (SELECT count(*) FROM operations o WHERE o.document_id = p.published_document_id)
+               AS operations_count
+    FROM projects p
+    LEFT JOIN documents pub ON pub.id = p.published_document_id
+    LEFT JOIN documents cur ON cur.id = p.current_document_id
+"""
+
+
+async def list_entries(
+    db: Executor, *, q: str | None, tag: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    conditions = []
+    args: list[Any] = []
+    rank = "0::real"
+    if q:
+        args.append(q)
+        conditions.append(f"p.search_vector @@ catalog_tsquery(${len(args)})")
+        rank = f"ts_rank(p.search_vector, catalog_tsquery(${len(args)}))"
+    if tag:
+        args.append([tag])
+        conditions.append(f"p.tags @> ${len(args)}::text[]")
+    if status:
+        args.append(status)
+        conditions.append(f"p.status = ${len(args)}")
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    # ORDER BY ... LIMIT over an index (the name index, or GIN for q and tag): the
+    # documents and the operation counts are looked up for the rows of the page only.
+    rows = await db.fetch(
+        f"""
+        {_ENTRY} {where}
+        ORDER BY {rank} DESC, p.name LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
+        """,
+        *args,
+        limit,
+        offset,
+    )
+    return rows, await _total(db, rows, limit, offset, f"SELECT count(*) FROM projects p {where}", args)
+
+
+async def _total(db: Executor, rows: list[Any], limit: int, offset: int, query: str, args: list[Any]) -> int:
+    """The page often tells the total by itself; count only when it cannot."""
+    if rows and len(rows) < limit:
+        return offset + len(rows)
+    if not rows and offset == 0:
+        return 0
+    total: int = await db.fetchval(query, *args)
+    return total
+
+
+async def get_entry(db: Executor, *, name: str) -> tuple[asyncpg.Record, list[dict[str, str]]]:
+    row = await db.fetchrow(f"{_ENTRY} WHERE p.name = $1", name)
+    if row is None:
+        raise NotFound(f"no API named {name!r} in the catalog")
+    errors = await db.fetchval(
+        """SELECT d.errors FROM projects p JOIN documents d ON d.id = p.current_document_id
+           WHERE p.name = $1 AND NOT d.valid""",
+        name,
+    )
+    return row, list(errors or [])
+
+
+async def published_document(db: Executor, *, name: str) -> tuple[str, bytes]:
+    """The last valid document as JSON text, and its SHA-256."""
+    row = await db.fetchrow(
+        """SELECT p.status, d.content_json, d.sha256 FROM projects p
+           LEFT JOIN documents d ON d.id = p.published_document_id WHERE p.name = $1""",
+        name,
+    )
+    if row is None:
+        raise NotFound(f"no API named {name!r} in the catalog")
+    if row["content_json"] is None:
+        why = {
+            "pending": "it has not been collected yet",
+            "invalid": "every version collected so far is invalid; see its validation_errors",
+            "unreachable": "its swagger_url could not be downloaded; see its collections",
+        }.get(row["status"], "no valid version was ever collected")
+        raise NotFound(f"{name!r} has no published document: {why}")
+    return row["content_json"], row["sha256"]
+
+
+async def list_versions(db: Executor, *, name: str, limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+    project_id = await db.fetchval("SELECT id FROM projects WHERE name = $1", name)
+    if project_id is None:
+        raise NotFound(f"no API named {name!r} in the catalog")
+    rows = await db.fetch(
+        """SELECT sha256, collected_at, version, valid FROM documents WHERE project_id = $1
+           ORDER BY collected_at DESC, id DESC LIMIT $2 OFFSET $3""",
+        project_id,
+        limit,
+        offset,
+    )
+    total = await db.fetchval("SELECT count(*) FROM documents WHERE project_id = $1", project_id)
+    return rows, total
+
+
+async def search_operations(
+    db: Executor,
+    *,
+    q: str | None,
+    method: str | None,
+    project: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    conditions = []
+    args: list[Any] = []
+    order = "p.name, o.path, o.method"
+    if q:
+        args.append(q)
+        conditions.append(f"o.search_vector @@ catalog_tsquery(${len(args)})")
+        order = f"ts_rank(o.search_vector, catalog_tsquery(${len(args)})) DESC, {order}"
+    if method:
+        args.append(method.upper())
+        conditions.append(f"o.method = ${len(args)}")
+    if project:
+        args.append(project)
+        conditions.append(f"p.name = ${len(args)}")
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    rows = await db.fetch(
+        f"""
+        SELECT p.name AS project, o.method, o.path, o.operation_id, o.summary, o.deprecated
+        FROM operations o JOIN projects p ON p.published_document_id = o.document_id
+        {where}
+        ORDER BY {order}
+        LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
+        """,
+        *args,
+        limit,
+        offset,
+    )
+    count = f"SELECT count(*) FROM operations o JOIN projects p ON p.published_document_id = o.document_id {where}"
+    return rows, await _total(db, rows, limit, offset, count, args)
+
+
+async def published_names(db: Executor) -> list[asyncpg.Record]:
+    """Every API with a published document, by name (for the browser and discovery)."""
+    return await db.fetch(
+        """SELECT p.name, coalesce(p.title, d.title) AS title FROM projects p
+           JOIN documents d ON d.id = p.published_document_id ORDER BY p.name"""
+    )
