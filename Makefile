@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 CONSTRAINTS := catalog_service/constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS)
 
-.PHONY: run test lint clean-data
+# Root installs Debian packages directly; anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test chromium clean-data
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "catalog-service needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -23,8 +26,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/catalog-service serve
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	cd catalog_service && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium headless.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 clean-data:
 	rm -rf .catalog-data

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 
 import connexion
-import jinja2
 from aiohttp import web
 
 from .api import outside_api
@@ -16,6 +15,7 @@ from .api.problems import body_limit, domain_errors, outer_problems
 from .collector.fetch import NetworkPolicy, create_session
 from .collector.service import Collector
 from .collector.workers import ValidatorPool
+from .catalog import templates
 from .catalog.cache import CatalogCache
 from .keys import CATALOG_CACHE, COLLECTOR, FETCH_SESSION, METRICS, POOL, SETTINGS, TEMPLATES, VALIDATORS
 from .metrics import Metrics
@@ -110,10 +110,7 @@ def create_app(
     app: web.Application = cx.app
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.PackageLoader("catalog_service", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-    )
+    app[TEMPLATES] = templates.environment()
     app.middlewares.append(request_metrics)
     outside_api.add_routes(app)
     app.cleanup_ctx.append(_database_ctx(settings))

@@ -1,15 +1,26 @@
-"""The routes that lie outside the /api spec, all wired here and nowhere else."""
+"""The routes that lie outside the /api spec, all wired here and nowhere else:
+the human pages, RFC 9727 discovery, and Prometheus metrics."""
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..keys import METRICS, POOL
+from ..errors import BadRequest
+from ..keys import METRICS, POOL, TEMPLATES
+from ..store import catalog as store
 from ..store import collector as queue
+from .catalog import entry_body
 from .problems import Handler
+
+PAGE_SIZE = 200
+STATUSES = ("valid", "invalid", "unreachable", "pending")
+LINKSET = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"'
 
 
 @web.middleware
@@ -31,6 +42,73 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
         metrics.http_seconds.labels(operation=operation).observe(time.perf_counter() - began)
 
 
+def _render(request: web.Request, template: str, **context: Any) -> web.Response:
+    html = request.config_dict[TEMPLATES].get_template(template).render(**context)
+    return web.Response(text=html, content_type="text/html", headers={"Link": '</.well-known/api-catalog>; rel="api-catalog"'})
+
+
+async def index(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()[:500] or None
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    try:
+        offset = max(0, int(request.query.get("offset", "0")))
+    except ValueError:
+        raise BadRequest("offset must be a whole number") from None
+    pool = request.config_dict[POOL]
+    # The same search as GET /api/catalog.
+    rows, total = await store.list_entries(pool, q=q, tag=None, status=status, limit=PAGE_SIZE, offset=offset)
+    more = None
+    if offset + len(rows) < total:
+        more = urlencode({k: v for k, v in {"q": q, "status": status, "offset": offset + PAGE_SIZE}.items() if v})
+    return _render(
+        request,
+        "index.html",
+        entries=[entry_body(row) for row in rows],
+        counts=await store.status_counts(pool),
+        q=q,
+        status=status,
+        more=more,
+    )
+
+
+async def api_page(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    pool = request.config_dict[POOL]
+    row, errors = await store.get_entry(pool, name=name)
+    collections, _ = await queue.list_collections(pool, name=name, limit=20, offset=0)
+    return _render(request, "api.html", e=entry_body(row), errors=errors, collections=collections)
+
+
+async def api_catalog(request: web.Request) -> web.Response:
+    """RFC 9727: a linkset of every published API, for generic discovery tools."""
+    origin = f"{request.scheme}://{request.host}"
+    apis = await store.published_names(request.config_dict[POOL])
+    contexts: list[dict[str, Any]] = [
+        {
+            "anchor": f"{origin}/.well-known/api-catalog",
+            "item": [{"href": f"{origin}/api/catalog/{quote(a['name'])}"} for a in apis],
+        }
+    ]
+    for api in apis:
+        quoted = quote(api["name"])
+        entry = {
+            "anchor": f"{origin}/api/catalog/{quoted}",
+            "service-desc": [
+                {"href": f"{origin}/api/catalog/{quoted}/openapi.json", "type": "application/json"},
+                {"href": f"{origin}/api/catalog/{quoted}/openapi.yaml", "type": "application/yaml"},
+            ],
+            "service-doc": [
+                {"href": f"{origin}/api/browse/?{urlencode({'primaryName': api['name']})}", "type": "text/html"}
+            ],
+        }
+        if api["title"]:
+            entry["service-desc"][0]["title"] = api["title"]
+        contexts.append(entry)
+    return web.Response(text=json.dumps({"linkset": contexts}), headers={"Content-Type": LINKSET})
+
+
 async def prometheus(request: web.Request) -> web.Response:
     metrics = request.config_dict[METRICS]
     depth = await queue.queue_depth(request.config_dict[POOL])
@@ -43,6 +121,7 @@ async def prometheus(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/apis/{name}", api_page)
+    app.router.add_get("/.well-known/api-catalog", api_catalog)
     app.router.add_get("/metrics", prometheus)
-
-

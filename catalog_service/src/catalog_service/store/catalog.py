@@ -159,3 +159,11 @@ async def published_names(db: Executor) -> list[asyncpg.Record]:
         """SELECT p.name, coalesce(p.title, d.title) AS title FROM projects p
            JOIN documents d ON d.id = p.published_document_id ORDER BY p.name"""
     )
+
+
+async def status_counts(db: Executor) -> dict[str, int]:
+    rows = await db.fetch("SELECT status, count(*) AS n FROM projects GROUP BY status")
+    counts = {"valid": 0, "invalid": 0, "unreachable": 0, "pending": 0}
+    counts.update({row["status"]: row["n"] for row in rows})
+    counts["total"] = sum(counts.values())
+    return counts

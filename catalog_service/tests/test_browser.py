@@ -1,0 +1,38 @@
+"""A real browser opens the pages: what a person sees is what the tests assert."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .browser import rendered_dom, screenshot
+from .conftest import ARTIFACTS
+from .test_catalog import catalog  # noqa: F401 - the shared four-API fixture
+
+
+async def test_the_index_page_renders_every_api_in_a_browser(catalog: Any) -> None:  # noqa: F811
+    client, _, _ = catalog
+    url = str(client.make_url("/"))
+    dom = await rendered_dom(url)
+    for title in ["Afvalcontainers", "Parkeervergunningen", "City weather", "broken"]:
+        assert title in dom
+    assert re.search(r'class="badge invalid">invalid<', dom)
+    await screenshot(url, ARTIFACTS / "screenshots" / "index.png")
+    await screenshot(url, ARTIFACTS / "screenshots" / "index-phone.png", width=390, height=1200)
+
+
+async def test_swagger_ui_opens_the_chosen_api_with_a_selector_over_all(catalog: Any) -> None:  # noqa: F811
+    client, _, _ = catalog
+    url = str(client.make_url("/api/browse/?primaryName=parkeren"))
+    dom = await rendered_dom(url)
+    # The chosen API is rendered: its title and every operation.
+    assert "Parkeervergunningen" in dom
+    for summary in ["Zoek vergunningen", "Vraag een vergunning aan", "Trek een vergunning in"]:
+        assert summary in dom
+    assert 'data-path="/vergunningen/{id}"' in dom or "/vergunningen/{id}" in dom
+    # The selector offers every published API (the broken one has nothing to show).
+    options = set(re.findall(r"<option[^>]*>([^<]+)</option>", dom))
+    assert {"afval", "parkeren", "weather"} <= options and "broken" not in options
+    # Only the chosen API's operations are on the page.
+    assert "Latest temperature readings" not in dom
+    await screenshot(url, ARTIFACTS / "screenshots" / "browse-parkeren.png")

@@ -1,0 +1,82 @@
+"""The pages for people (/, /apis/NAME) and for discovery tools (/.well-known/api-catalog)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from .test_catalog import catalog  # noqa: F401 - the shared four-API fixture
+
+
+async def test_the_index_shows_every_api_with_its_status_and_links(catalog: Any) -> None:  # noqa: F811
+    client, _, _ = catalog
+    response = await client.get("/")
+    assert response.status == 200 and response.content_type == "text/html"
+    html = await response.text()
+    assert "4 APIs: 3 valid, 1 invalid, 0 unreachable, 0 pending." in html
+    for name in ["afval", "parkeren", "weather", "broken"]:
+        assert f'data-name="{name}"' in html
+    assert '<span class="badge invalid">invalid</span>' in html
+    assert 'href="/api/browse/?primaryName=parkeren"' in html
+    assert 'href="/api/catalog/parkeren/openapi.yaml"' in html
+    assert 'href="/apis/broken#errors"' in html
+    assert response.headers["Link"] == '</.well-known/api-catalog>; rel="api-catalog"'
+
+
+async def test_the_index_search_box_uses_the_catalog_search(catalog: Any) -> None:  # noqa: F811
+    client, _, _ = catalog
+    html = await (await client.get("/", params={"q": "vergunning"})).text()
+    assert 'data-name="parkeren"' in html and 'data-name="weather"' not in html
+    html = await (await client.get("/", params={"status": "invalid"})).text()
+    assert 'data-name="broken"' in html and 'data-name="parkeren"' not in html
+    assert "No API matches" in await (await client.get("/", params={"q": "zzzzqqq"})).text()
+    bad = await client.get("/", params={"status": "nonsense"})
+    assert bad.status == 400 and bad.content_type == "application/problem+json"
+
+
+async def test_text_from_documents_is_escaped_in_pages(client: TestClient, admin: dict[str, str]) -> None:
+    await client.post(
+        "/api/projects",
+        json={"name": "xss", "swagger_url": "https://example.org/x.json", "title": "<script>alert(1)</script>"},
+        headers=admin,
+    )
+    html = await (await client.get("/")).text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_an_api_page_explains_its_errors_and_collections(catalog: Any) -> None:  # noqa: F811
+    client, _, _ = catalog
+    html = await (await client.get("/apis/broken")).text()
+    assert 'id="errors"' in html and "Validation errors of the latest document" in html
+    assert "registration" in html and "invalid" in html
+    assert (await client.get("/apis/nobody")).status == 404
+
+
+async def test_the_api_catalog_linkset_points_at_every_published_api(catalog: Any) -> None:  # noqa: F811
+    client, _, _ = catalog
+    response = await client.get("/.well-known/api-catalog")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("application/linkset+json")
+    linkset = json.loads(await response.text())["linkset"]
+    origin = str(client.make_url("")).rstrip("/")
+    assert linkset[0]["anchor"] == f"{origin}/.well-known/api-catalog"
+    assert {item["href"] for item in linkset[0]["item"]} == {
+        f"{origin}/api/catalog/{name}" for name in ["afval", "parkeren", "weather"]
+    }
+    parkeren = next(c for c in linkset if c["anchor"].endswith("/api/catalog/parkeren"))
+    assert parkeren["service-desc"][0]["href"] == f"{origin}/api/catalog/parkeren/openapi.json"
+    assert parkeren["service-doc"][0]["href"] == f"{origin}/api/browse/?primaryName=parkeren"
+    head = await client.head("/.well-known/api-catalog")
+    assert head.status == 200
+
+
+async def test_metrics_count_requests_per_operation(client: TestClient) -> None:
+    for _ in range(3):
+        await client.get("/api/health")
+    text = await (await client.get("/metrics")).text()
+    assert 'catalog_http_requests_total{operation="GET /api/health",status="200"} 3.0' in text
+    assert "catalog_http_request_duration_seconds_bucket" in text
+    assert "catalog_queue_depth" in text
