@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ..errors import BadRequest
 from ..keys import METRICS, POOL, TEMPLATES
 from ..store import catalog as store
+from ..store import changes as changes_store
 from ..store import collector as queue
 from .catalog import entry_body
 from .problems import Handler
@@ -62,10 +63,13 @@ async def index(request: web.Request) -> web.Response:
     more = None
     if offset + len(rows) < total:
         more = urlencode({k: v for k, v in {"q": q, "status": status, "offset": offset + PAGE_SIZE}.items() if v})
+    entries = [entry_body(row) for row in rows]
+    latest = await changes_store.latest_per_project(pool, names=[e["name"] for e in entries])
     return _render(
         request,
         "index.html",
-        entries=[entry_body(row) for row in rows],
+        entries=entries,
+        latest=latest,
         counts=await store.status_counts(pool),
         q=q,
         status=status,
@@ -78,7 +82,10 @@ async def api_page(request: web.Request) -> web.Response:
     pool = request.config_dict[POOL]
     row, errors = await store.get_entry(pool, name=name)
     collections, _ = await queue.list_collections(pool, name=name, limit=20, offset=0)
-    return _render(request, "api.html", e=entry_body(row), errors=errors, collections=collections)
+    history, _ = await changes_store.list_changes(pool, project=name, breaking=False, limit=50, offset=0)
+    return _render(
+        request, "api.html", e=entry_body(row), errors=errors, collections=collections, history=history
+    )
 
 
 async def api_catalog(request: web.Request) -> web.Response:

@@ -186,6 +186,8 @@ class Collector:
             document_id = await store.store_document(
                 conn, project_id=job.id, sha256=sha256, raw=fetched.body, analysis=analysis
             )
+        if analysis.valid:
+            await self._record_change(job, sha256, document_id, analysis.content_json)
         first_error = analysis.errors[0]["message"] if analysis.errors else None
         return Result(
             outcome="changed" if analysis.valid else "invalid",
@@ -199,6 +201,24 @@ class Collector:
             etag=fetched.etag,
             last_modified=fetched.last_modified,
         )
+
+    async def _record_change(self, job: Job, sha256: bytes, document_id: int, new_json: str | None) -> None:
+        """A new valid version after another one: what changed between them."""
+        if job.published_document_id is None or job.published_sha256 == sha256 or new_json is None:
+            return
+        old_json = await store.document_json(self.pool, document_id=job.published_document_id)
+        if old_json is None:
+            return
+        changes = await self.validators.diff(old_json, new_json)
+        # A new version with no structural difference (a reformat) is no change.
+        if changes:
+            await store.record_change(
+                self.pool,
+                project_id=job.id,
+                from_document_id=job.published_document_id,
+                to_document_id=document_id,
+                changes=changes,
+            )
 
     @staticmethod
     def _unchanged(job: Job, started_at: dt.datetime, http_status: int | None, *, keep: bool) -> Result:

@@ -9,6 +9,7 @@ invalid with a message saying what happened, and the other workers carry on.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .analyze import Analysis, analyze
+from .diff import diff
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,12 @@ def _serve(conn: Connection) -> None:
             job = conn.recv()
         except (EOFError, KeyboardInterrupt):
             return
-        conn.send(analyze(*job))
+        kind, *args = job
+        if kind == "diff":
+            old, new = (json.loads(text) for text in args)
+            conn.send(diff(old, new))
+        else:
+            conn.send(analyze(*args))
 
 
 class _Timeout(Exception):
@@ -49,7 +56,7 @@ class _Worker:
         child.close()
         self.ready = False
 
-    def roundtrip(self, job: tuple[bytes, str | None], timeout: float) -> Analysis:
+    def roundtrip(self, job: tuple[Any, ...], timeout: float) -> Any:
         if not self.ready:
             if not self.conn.poll(STARTUP_SECONDS) or self.conn.recv() != READY:
                 raise EOFError("the validator process did not start")
@@ -57,8 +64,7 @@ class _Worker:
         self.conn.send(job)
         if not self.conn.poll(timeout):
             raise _Timeout
-        result: Analysis = self.conn.recv()  # EOFError when the worker died
-        return result
+        return self.conn.recv()  # EOFError when the worker died
 
     def kill(self) -> None:
         self.process.kill()
@@ -90,16 +96,26 @@ class ValidatorPool:
         return [w.process.pid for w in self._all]
 
     async def analyze(self, raw: bytes, declared_charset: str | None = None) -> Analysis:
+        result, failure = await self._run(("analyze", raw, declared_charset))
+        if failure is not None:
+            return Analysis(spec_format=None, valid=False, errors=[{"message": failure, "path": ""}])
+        assert isinstance(result, Analysis)
+        return result
+
+    async def diff(self, old_json: str, new_json: str) -> list[dict[str, Any]] | None:
+        """The changes between two documents; None when the diff could not be computed."""
+        result, failure = await self._run(("diff", old_json, new_json))
+        return None if failure is not None else list(result)
+
+    async def _run(self, job: tuple[Any, ...]) -> tuple[Any, str | None]:
         loop = asyncio.get_running_loop()
         self._start()
         worker = await self._idle.get()
         completed = False
         try:
-            result = await loop.run_in_executor(
-                self._threads, worker.roundtrip, (raw, declared_charset), self.timeout
-            )
+            result = await loop.run_in_executor(self._threads, worker.roundtrip, job, self.timeout)
             completed = True
-            return result
+            return result, None
         except _Timeout:
             message = f"validation took longer than {self.timeout:g} seconds and was stopped"
         except (EOFError, OSError) as exc:
@@ -111,7 +127,7 @@ class ValidatorPool:
                 worker = self._replace(worker)
             self._idle.put_nowait(worker)
         log.warning(message)
-        return Analysis(spec_format=None, valid=False, errors=[{"message": message, "path": ""}])
+        return None, message
 
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()

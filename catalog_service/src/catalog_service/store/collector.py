@@ -25,11 +25,14 @@ class Job:
     current_valid: bool | None
     consecutive_failures: int
     trigger: str
+    published_document_id: int | None = None
+    published_sha256: bytes | None = None
 
 
 _CLAIMED = """
     RETURNING claimed.trigger, p.id, p.name, p.swagger_url, p.http_etag, p.http_last_modified,
-              p.consecutive_failures,
+              p.consecutive_failures, p.published_document_id,
+              (SELECT sha256 FROM documents WHERE id = p.published_document_id) AS published_sha256,
               (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
               (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid
 """
@@ -46,6 +49,8 @@ def _job(row: asyncpg.Record) -> Job:
         current_valid=row["current_valid"],
         consecutive_failures=row["consecutive_failures"],
         trigger=row["trigger"] or "schedule",
+        published_document_id=row["published_document_id"],
+        published_sha256=row["published_sha256"],
     )
 
 
@@ -193,6 +198,27 @@ async def store_document(
                 ],
             )
         return int(document_id)
+
+
+async def document_json(db: Executor, *, document_id: int) -> str | None:
+    text: str | None = await db.fetchval("SELECT content_json FROM documents WHERE id = $1", document_id)
+    return text
+
+
+async def record_change(
+    db: Executor, *, project_id: int, from_document_id: int, to_document_id: int, changes: list[dict[str, Any]]
+) -> None:
+    await db.execute(
+        """
+        INSERT INTO changes (project_id, from_document_id, to_document_id, breaking, changes)
+        VALUES ($1, $2, $3, $4, $5)
+        """,
+        project_id,
+        from_document_id,
+        to_document_id,
+        any(change["breaking"] for change in changes),
+        changes,
+    )
 
 
 @dataclass

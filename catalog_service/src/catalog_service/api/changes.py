@@ -1,0 +1,95 @@
+"""What changed: /api/catalog/{name}/changes, /api/changes and its Atom feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree as ET
+
+from aiohttp import web
+
+from ..keys import POOL
+from ..store import changes as store
+from .projects import _iso
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_SIZE = 100
+
+
+def change_body(row: Any) -> dict[str, Any]:
+    return {
+        "project": row["project"],
+        "from_sha256": row["from_sha256"].hex(),
+        "to_sha256": row["to_sha256"].hex(),
+        "from_version": row["from_version"],
+        "to_version": row["to_version"],
+        "collected_at": _iso(row["collected_at"]),
+        "breaking": row["breaking"],
+        "changes": list(row["changes"]),
+    }
+
+
+async def list_api_changes(
+    request: web.Request, name: str, breaking: bool = False, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    rows, total = await store.list_changes(
+        request.config_dict[POOL], project=name, breaking=breaking, limit=limit, offset=offset
+    )
+    return {"items": [change_body(r) for r in rows], "total": total}
+
+
+async def list_changes(
+    request: web.Request, breaking: bool = False, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    rows, total = await store.list_changes(
+        request.config_dict[POOL], project=None, breaking=breaking, limit=limit, offset=offset
+    )
+    return {"items": [change_body(r) for r in rows], "total": total}
+
+
+def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+    element.text = text
+    return element
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def changes_feed(request: web.Request, breaking: bool = False) -> web.Response:
+    rows, _ = await store.list_changes(
+        request.config_dict[POOL], project=None, breaking=breaking, limit=FEED_SIZE, offset=0
+    )
+    origin = f"{request.scheme}://{request.host}"
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    self_url = f"{origin}/api/changes.atom" + ("?breaking=true" if breaking else "")
+    _text(feed, "id", self_url)
+    _text(feed, "title", "API catalog: " + ("breaking changes" if breaking else "changes"))
+    _text(feed, "updated", _stamp(rows[0]["collected_at"] if rows else dt.datetime.now(dt.UTC)))
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": self_url, "type": "application/atom+xml"})
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": f"{origin}/", "type": "text/html"})
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    _text(author, "name", "catalog-service")
+    for row in rows:
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        _text(entry, "id", f"{origin}/api/catalog/{quote(row['project'])}/changes#{row['id']}")
+        versions = f"{row['from_version'] or '?'} → {row['to_version'] or '?'}"
+        label = "breaking change" if row["breaking"] else "change"
+        count = len(row["changes"])
+        _text(entry, "title", f"{row['project']} {versions}: {count} {label}{'s' if count != 1 else ''}")
+        _text(entry, "updated", _stamp(row["collected_at"]))
+        ET.SubElement(
+            entry, f"{{{ATOM}}}link",
+            {"rel": "alternate", "href": f"{origin}/apis/{quote(row['project'])}#changes", "type": "text/html"},
+        )
+        ET.SubElement(entry, f"{{{ATOM}}}category", {"term": "breaking" if row["breaking"] else "compatible"})
+        lines = [
+            ("BREAKING " if c["breaking"] else "") + (f"{c['method']} {c['path']}: " if c["method"] else "") + c["message"]
+            for c in row["changes"]
+        ]
+        _text(entry, "summary", "\n".join(lines), type="text")
+    body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")

@@ -1,0 +1,236 @@
+"""Classification of changes between two versions, in Swagger 2.0 and OpenAPI 3.x alike."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from catalog_service.collector.diff import diff
+
+from .conftest import SHARED_SPECS
+
+
+def oas3() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Pets", "version": "1.0.0"},
+        "paths": {
+            "/pets": {
+                "get": {
+                    "operationId": "listPets",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {
+                        "200": {"description": "ok", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}}}},
+                        "404": {"description": "none"},
+                    },
+                },
+                "post": {
+                    "operationId": "addPet",
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}}},
+                    "responses": {"201": {"description": "created"}},
+                },
+            },
+            "/pets/{petId}": {
+                "get": {
+                    "parameters": [{"name": "petId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Pet": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "status": {"type": "string", "enum": ["available", "sold"]},
+                        "parent": {"$ref": "#/components/schemas/Pet"},
+                    },
+                },
+                "NewPet": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["cat", "dog"]}, "tag": {"type": "string"}},
+                },
+            }
+        },
+    }
+
+
+def swagger2() -> dict[str, Any]:
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Pets", "version": "1.0.0"},
+        "paths": {
+            "/pets": {
+                "get": {
+                    "operationId": "listPets",
+                    "parameters": [{"name": "limit", "in": "query", "type": "integer"}],
+                    "responses": {"200": {"description": "ok", "schema": {"type": "array", "items": {"$ref": "#/definitions/Pet"}}}, "404": {"description": "none"}},
+                },
+                "post": {
+                    "operationId": "addPet",
+                    "parameters": [{"name": "body", "in": "body", "required": False, "schema": {"$ref": "#/definitions/NewPet"}}],
+                    "responses": {"201": {"description": "created"}},
+                },
+            },
+            "/pets/{petId}": {
+                "get": {
+                    "parameters": [{"name": "petId", "in": "path", "required": True, "type": "string"}],
+                    "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Pet"}}},
+                }
+            },
+        },
+        "definitions": {
+            "Pet": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "status": {"type": "string", "enum": ["available", "sold"]},
+                    "parent": {"$ref": "#/definitions/Pet"},
+                },
+            },
+            "NewPet": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["cat", "dog"]}, "tag": {"type": "string"}},
+            },
+        },
+    }
+
+
+def schemas(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["definitions"] if "swagger" in doc else doc["components"]["schemas"]
+
+
+def add_query(doc: dict[str, Any], name: str, required: bool) -> None:
+    param: dict[str, Any] = {"name": name, "in": "query", "required": required}
+    param.update({"type": "string"} if "swagger" in doc else {"schema": {"type": "string"}})
+    doc["paths"]["/pets"]["get"]["parameters"].append(param)
+
+
+def require_body(doc: dict[str, Any]) -> None:
+    post = doc["paths"]["/pets"]["post"]
+    if "swagger" in doc:
+        post["parameters"][0]["required"] = True
+    else:
+        post["requestBody"]["required"] = True
+
+
+def limit_type(doc: dict[str, Any]) -> None:
+    param = doc["paths"]["/pets"]["get"]["parameters"][0]
+    (param if "swagger" in doc else param["schema"])["type"] = "string"
+
+
+MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str, bool]] = {
+    "operation added": (lambda d: d["paths"]["/pets/{petId}"].__setitem__("delete", {"responses": {"204": {"description": "gone"}}}), "operation-added", False),
+    "operation removed": (lambda d: d["paths"]["/pets"].pop("post"), "operation-removed", True),
+    "path removed": (lambda d: d["paths"].pop("/pets/{petId}"), "path-removed", True),
+    "optional parameter added": (lambda d: add_query(d, "sort", False), "parameter-added", False),
+    "required parameter added": (lambda d: add_query(d, "owner", True), "parameter-added", True),
+    "parameter removed": (lambda d: d["paths"]["/pets"]["get"]["parameters"].pop(0), "parameter-removed", True),
+    "parameter made required": (lambda d: d["paths"]["/pets"]["get"]["parameters"][0].__setitem__("required", True), "parameter-made-required", True),
+    "parameter type changed": (limit_type, "type-changed", True),
+    "request body made required": (require_body, "request-body-made-required", True),
+    "response property removed": (lambda d: schemas(d)["Pet"]["properties"].pop("name"), "response-property-removed", True),
+    "required request property added": (lambda d: schemas(d)["NewPet"]["required"].append("tag"), "request-property-required", True),
+    "response property type changed": (lambda d: schemas(d)["Pet"]["properties"]["id"].__setitem__("type", "string"), "type-changed", True),
+    "response enum value added": (lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].append("pending"), "response-enum-value-added", True),
+    "response enum value removed": (lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].remove("sold"), "response-enum-value-removed", False),
+    "request enum value removed": (lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].remove("dog"), "request-enum-value-removed", True),
+    "request enum value added": (lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].append("fish"), "request-enum-value-added", False),
+    "success status removed": (lambda d: d["paths"]["/pets"]["post"]["responses"].__setitem__("200", {"description": "ok"}) or d["paths"]["/pets"]["post"]["responses"].pop("201"), "response-status-removed", True),
+    "error status removed": (lambda d: d["paths"]["/pets"]["get"]["responses"].pop("404"), "response-status-removed", False),
+    "security added": (lambda d: d["paths"]["/pets"]["get"].__setitem__("security", [{"apiKey": []}]), "security-added", True),
+    "operation deprecated": (lambda d: d["paths"]["/pets"]["get"].__setitem__("deprecated", True), "operation-deprecated", False),
+}
+
+
+@pytest.mark.parametrize("flavour", ["swagger-2.0", "openapi-3.0"])
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_each_kind_of_change_is_classified(flavour: str, mutation: str) -> None:
+    old = swagger2() if flavour == "swagger-2.0" else oas3()
+    new = copy.deepcopy(old)
+    change, kind, breaking = MUTATIONS[mutation]
+    change(new)
+    new["info"]["version"] = "2.0.0"  # announced: no unannounced flag here
+    changes = diff(old, new)
+    found = [c for c in changes if c["kind"] == kind]
+    assert found, changes
+    assert all(c["breaking"] is breaking for c in found), found
+    # Nothing else is reported but the version change.
+    assert {c["kind"] for c in changes} == {kind, "version-changed"}, changes
+    assert all(set(c) == {"kind", "method", "path", "breaking", "message"} for c in changes)
+
+
+def test_identical_documents_have_no_changes() -> None:
+    assert diff(oas3(), oas3()) == []
+    assert diff(swagger2(), swagger2()) == []
+
+
+def test_the_version_change_is_reported_and_is_not_breaking() -> None:
+    new = oas3()
+    new["info"]["version"] = "1.1.0"
+    assert diff(oas3(), new) == [
+        {"kind": "version-changed", "method": None, "path": None, "breaking": False, "message": "info.version changed from 1.0.0 to 1.1.0"}
+    ]
+
+
+def test_a_breaking_change_without_a_new_major_version_is_flagged_as_unannounced() -> None:
+    new = oas3()
+    new["paths"].pop("/pets/{petId}")
+    new["info"]["version"] = "1.1.0"
+    changes = diff(oas3(), new)
+    assert changes[0]["kind"] == "unannounced-breaking-change" and changes[0]["breaking"]
+    new["info"]["version"] = "2.0.0"
+    assert "unannounced-breaking-change" not in {c["kind"] for c in diff(oas3(), new)}
+
+
+def test_renamed_path_parameters_are_the_same_endpoint() -> None:
+    new = oas3()
+    item = new["paths"].pop("/pets/{petId}")
+    item["get"]["parameters"][0]["name"] = "id"
+    new["paths"]["/pets/{id}"] = item
+    kinds = {c["kind"] for c in diff(oas3(), new)}
+    assert "path-removed" not in kinds and "operation-added" not in kinds
+
+
+def test_recursive_schemas_end() -> None:
+    old, new = oas3(), oas3()
+    # Pet.parent -> Pet -> ...: a change deep in the recursion is still found once.
+    schemas(new)["Pet"]["properties"]["status"]["enum"].append("lost")
+    changes = diff(old, new)
+    found = [c for c in changes if c["kind"] == "response-enum-value-added"]
+    assert found and len(found) <= 4  # once per response that returns a Pet, not forever
+
+
+def test_mutually_recursive_and_self_referencing_refs_do_not_loop() -> None:
+    old = oas3()
+    schemas(old)["A"] = {"$ref": "#/components/schemas/B"}
+    schemas(old)["B"] = {"$ref": "#/components/schemas/A"}
+    schemas(old)["Pet"]["properties"]["loop"] = {"$ref": "#/components/schemas/A"}
+    new = copy.deepcopy(old)
+    new["info"]["version"] = "1.0.1"
+    assert [c["kind"] for c in diff(old, new)] == ["version-changed"]
+
+
+def test_a_real_document_against_a_modified_copy() -> None:
+    old = json.loads((SHARED_SPECS / "collegefootballdata.com.json").read_text())
+    new = copy.deepcopy(old)
+    first_path = sorted(new["paths"])[0]
+    removed = new["paths"].pop(first_path)
+    get_games = new["paths"]["/games"]["get"]
+    get_games["parameters"].append({"name": "season", "in": "query", "required": True, "schema": {"type": "integer"}})
+    changes = diff(old, new)
+    kinds = {(c["kind"], c["path"]) for c in changes}
+    assert ("path-removed", first_path) in kinds
+    assert ("parameter-added", "/games") in kinds
+    assert changes[0]["kind"] == "unannounced-breaking-change"
+    assert len(removed) >= 1
+    assert diff(old, copy.deepcopy(old)) == []
