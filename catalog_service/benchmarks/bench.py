@@ -294,6 +294,7 @@ async def wait_checked(db: asyncpg.Connection, *, since: dt.datetime | None, cou
 async def seed_reads(db: asyncpg.Connection, total: int) -> None:
     """Copies of the collected documents up to ``total`` APIs, for the read benchmarks."""
     have = await db.fetchval("SELECT count(*) FROM projects")
+    seeded = await db.fetchval("SELECT count(*) FROM projects WHERE name LIKE 'seed-%'")
     await db.execute(
         """
         WITH source AS (
@@ -302,7 +303,7 @@ async def seed_reads(db: asyncpg.Connection, total: int) -> None:
         ), made AS (
             INSERT INTO projects (name, swagger_url, owner, status, last_checked_at, last_changed_at, next_check_at, tags)
             SELECT 'seed-' || i, 'http://127.0.0.1:9/' || i, 'admin', 'valid', now(), now(), 'infinity', ARRAY['seed', 'group-' || (i % 25)]
-            FROM generate_series(1, $1::int) AS i
+            FROM generate_series($2::int + 1, $2::int + $1::int) AS i
             RETURNING id, name
         ), docs AS (
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version, title, description, valid, errors)
@@ -315,6 +316,7 @@ async def seed_reads(db: asyncpg.Connection, total: int) -> None:
         FROM docs WHERE p.id = docs.project_id
         """,
         max(0, total - have),
+        seeded,
     )
     await db.execute(
         """
@@ -325,6 +327,7 @@ async def seed_reads(db: asyncpg.Connection, total: int) -> None:
         JOIN documents src ON src.content_json = d.content_json AND src.id <> d.id AND src.raw <> ''::bytea
         JOIN operations o ON o.document_id = src.id
         WHERE p.name LIKE 'seed-%'
+          AND NOT EXISTS (SELECT 1 FROM operations x WHERE x.document_id = p.published_document_id)
         """
     )
     await db.execute("UPDATE projects SET name = name WHERE name LIKE 'seed-%'")  # search vectors
@@ -456,19 +459,28 @@ async def run(full: bool, seconds: int) -> str:
                     met(ok),
                 )
 
-            # 4. Responsiveness while a 20 MB document is validated and the corpus ingested again.
-            upstream.corpus["big.json"] = big_document(20)
-            busy = [asyncio.create_task(register_all(services[0], upstream, ["big.json"], prefix="big-"))]
-            busy.append(asyncio.create_task(register_all(services[0], upstream, names, prefix="again-")))
-            await asyncio.sleep(1)
+            # 4. Responsiveness while 20 MB documents are validated and the corpus ingested
+            # again: three distinct big documents keep the workers busy for the window.
+            big = [f"big-{i}.json" for i in range(3)]
+            for i, name in enumerate(big):
+                upstream.corpus[name] = big_document(20).replace(b'"title": "Big"', f'"title": "Big {i}"'.encode())
+            busy_began = time.perf_counter()
+            await register_all(services[0], upstream, big, prefix="big-")
+            await register_all(services[0], upstream, names, prefix="again-")
             health, catalog = await asyncio.gather(
                 load_test(base + "/api/health", seconds=seconds, connections=10),
                 load_test(base + "/api/catalog?limit=50&status=valid", seconds=seconds, connections=10),
             )
-            await asyncio.gather(*busy)
-            for label, result in [("/api/health", health), ("/api/catalog", catalog)]:
-                table.add(f"p99 of {label} while validating 20 MB and ingesting", f"{result['p99']:.1f} ms ({result['rps']:.0f} req/s)", "< 50 ms", met(result["p99"] < 50))
-            await wait_checked(db, since=None, count=await db.fetchval("SELECT count(*) FROM projects"), peak=peak, services=services, timeout=1800)
+            everything = await db.fetchval("SELECT count(*) FROM projects")
+            await wait_checked(db, since=None, count=everything, peak=peak, services=services, timeout=1800)
+            busy_for = time.perf_counter() - busy_began
+            for label, result in [("/api/health", health), ("/api/catalog?limit=50&status=valid", catalog)]:
+                table.add(
+                    f"p99 of {label} while validating 3 x 20 MB and ingesting (10 connections each, both at once)",
+                    f"{result['p99']:.1f} ms ({result['rps']:.0f} req/s); the collector was busy {busy_for:.0f}s of the {seconds}s window",
+                    "< 50 ms",
+                    met(result["p99"] < 50),
+                )
 
             # 5b. Memory at rest.
             await seed_reads(db, 2500)

@@ -110,7 +110,8 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def make_client(aiohttp_client: Any, db: asyncpg.Connection) -> Any:
     async def make(settings: Settings) -> TestClient:
-        app: web.Application = create_app(settings, validate_responses=True)
+        # Workers start on first use in tests: most tests never validate anything.
+        app: web.Application = create_app(settings, validate_responses=True, prestart_validators=False)
         return await aiohttp_client(app)
 
     return make

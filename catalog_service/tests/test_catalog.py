@@ -287,3 +287,16 @@ async def test_catalog_and_operation_searches_use_indexes_at_a_thousand_apis(db:
     assert [r["project"] for r in rows] == ["api-17"]
     for plan in plans:
         assert "Seq Scan on projects" not in plan and "Seq Scan on operations" not in plan, plan
+
+
+async def test_a_matching_etag_is_answered_without_touching_the_database(catalog: Any) -> None:
+    client, _, _ = catalog
+    from catalog_service.keys import POOL
+
+    etag = (await client.get("/api/catalog", params={"limit": 10})).headers["ETag"]
+    # With the service's pool closed, anything that queries fails with 503...
+    await client.app[POOL].close()
+    assert (await client.get("/api/catalog", params={"limit": 11})).status == 503
+    # ...but a request whose ETag still matches is answered from memory.
+    again = await client.get("/api/catalog", params={"limit": 10}, headers={"If-None-Match": etag})
+    assert again.status == 304 and again.headers["ETag"] == etag

@@ -324,3 +324,26 @@ async def test_health_answers_quickly_while_a_20mb_document_is_validated(
     assert checks > 10
     # Parsing and validating take seconds; the loop was never blocked for anything close.
     assert slowest < 1.0, slowest
+
+
+async def test_failures_back_off_and_a_success_resets_the_interval(
+    make_client: Any, collector_settings: Settings, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+) -> None:
+    up, server = upstream
+    client = await make_client(dataclasses.replace(collector_settings, refresh_interval=1000))
+
+    async def wait_seconds() -> float:
+        row = await db.fetchrow("SELECT next_check_at - last_checked_at AS wait FROM projects")
+        return float(row["wait"].total_seconds())
+
+    await register(client, admin, "flaky", str(server.make_url("/status/500")))
+    first = await collected(client, "flaky")
+    assert 900 <= await wait_seconds() <= 1000  # one interval (with up to 10% jitter)
+    await client.post("/api/projects/flaky/refresh", headers=admin)
+    second = await collected(client, "flaky", after=first["last_checked_at"])
+    assert 1800 <= await wait_seconds() <= 2000  # twice as long
+    up.serve("flaky", openapi_30())
+    await client.patch("/api/projects/flaky", json={"swagger_url": str(server.make_url("/docs/flaky"))}, headers=admin)
+    third = await collected(client, "flaky", after=second["last_checked_at"])
+    assert third["status"] == "valid"
+    assert 900 <= await wait_seconds() <= 1000  # back to one interval

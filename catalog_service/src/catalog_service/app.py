@@ -10,7 +10,7 @@ import connexion
 from aiohttp import web
 
 from .api import outside_api
-from .api.outside_api import request_metrics
+from .api.outside_api import cached_reads, request_metrics
 from .api.problems import body_limit, domain_errors, outer_problems
 from .collector.fetch import NetworkPolicy, create_session
 from .collector.service import Collector
@@ -42,10 +42,12 @@ def _database_ctx(settings: Settings):  # type: ignore[no-untyped-def]
     return database
 
 
-def _collector_ctx(settings: Settings, *, run_scheduler: bool):  # type: ignore[no-untyped-def]
+def _collector_ctx(settings: Settings, *, run_scheduler: bool, prestart: bool):  # type: ignore[no-untyped-def]
     async def collector(app: web.Application) -> AsyncIterator[None]:
         session = create_session(NetworkPolicy(settings.allowed_networks))
         validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
+        if prestart:
+            validators.start()
         service = Collector(
             pool=app[POOL],
             settings=settings,
@@ -85,7 +87,11 @@ def _catalog_cache_ctx(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def create_app(
-    settings: Settings, *, validate_responses: bool = False, run_scheduler: bool = True
+    settings: Settings,
+    *,
+    validate_responses: bool = False,
+    run_scheduler: bool = True,
+    prestart_validators: bool = True,
 ) -> web.Application:
     spec = spec_path()
     cx = connexion.AioHttpApp(
@@ -112,8 +118,11 @@ def create_app(
     app[METRICS] = Metrics()
     app[TEMPLATES] = templates.environment()
     app.middlewares.append(request_metrics)
+    app.middlewares.append(cached_reads)
     outside_api.add_routes(app)
     app.cleanup_ctx.append(_database_ctx(settings))
     app.cleanup_ctx.append(_catalog_cache_ctx(settings))
-    app.cleanup_ctx.append(_collector_ctx(settings, run_scheduler=run_scheduler))
+    app.cleanup_ctx.append(
+        _collector_ctx(settings, run_scheduler=run_scheduler, prestart=prestart_validators)
+    )
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -41,3 +43,18 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+
+        # labels() validates and locks on every call: the children are kept instead
+        # (there is one per route and status, a bounded set).
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def observe_request(self, operation: str, status: str, seconds: float) -> None:
+        children = self._children.get((operation, status))
+        if children is None:
+            children = (
+                self.http_requests.labels(operation=operation, status=status),
+                self.http_seconds.labels(operation=operation),
+            )
+            self._children[(operation, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 import yaml
 from aiohttp import web
 
-from ..catalog.cache import body_etag, etag_matches
+from ..catalog.cache import Cached, body_etag, etag_matches
 from ..collector.fetch import redacted
 from ..keys import CATALOG_CACHE, POOL, TEMPLATES
 from ..store import catalog as store
@@ -54,6 +54,24 @@ def _not_modified(etag: str, extra: dict[str, str] | None = None) -> web.Respons
     return web.Response(status=304, headers={"ETag": etag, **(extra or {})})
 
 
+def cache_key(request: web.Request) -> str:
+    # The URL as sent: the same query in another order is merely another entry.
+    return request.path_qs
+
+
+def respond(request: web.Request, cached: Cached) -> web.Response:
+    """The response for ``cached``: a 304 when the client holds it already."""
+    extra = dict(cached.headers)
+    if etag_matches(request.headers.get("If-None-Match"), cached.etag):
+        return _not_modified(cached.etag, extra)
+    return web.Response(body=cached.body, headers={"ETag": cached.etag, "Content-Type": cached.content_type, **extra})
+
+
+def remember(request: web.Request, cached: Cached) -> web.Response:
+    request.config_dict[CATALOG_CACHE].put(cache_key(request), cached)
+    return respond(request, cached)
+
+
 async def list_catalog(
     request: web.Request,
     q: str | None = None,
@@ -63,24 +81,15 @@ async def list_catalog(
     offset: int = 0,
 ) -> web.Response:
     cache = request.config_dict[CATALOG_CACHE]
-    key = urlencode(sorted(request.rel_url.query.items()))
-    if_none_match = request.headers.get("If-None-Match")
-    etag = cache.etag(key)
-    if etag is not None and etag_matches(if_none_match, etag):
+    # Known without a query while the change listener is up: a 304 costs nothing.
+    etag = cache.etag(cache_key(request))
+    if etag is not None and etag_matches(request.headers.get("If-None-Match"), etag):
         return _not_modified(etag)
-    cached = cache.get(key)
-    if cached is not None:
-        etag, body = cached
-    else:
-        rows, total = await store.list_entries(
-            request.config_dict[POOL], q=q, tag=tag, status=status, limit=limit, offset=offset
-        )
-        body = json.dumps({"items": [entry_body(r) for r in rows], "total": total}).encode()
-        etag = etag or body_etag(body)
-        cache.put(key, etag, body)
-        if etag_matches(if_none_match, etag):
-            return _not_modified(etag)
-    return web.Response(body=body, content_type=JSON, headers={"ETag": etag})
+    rows, total = await store.list_entries(
+        request.config_dict[POOL], q=q, tag=tag, status=status, limit=limit, offset=offset
+    )
+    body = json.dumps({"items": [entry_body(r) for r in rows], "total": total}).encode()
+    return remember(request, Cached(etag or body_etag(body), body, JSON))
 
 
 async def get_catalog_entry(request: web.Request, name: str) -> dict[str, Any]:
@@ -95,10 +104,7 @@ async def _document(request: web.Request, name: str) -> tuple[str, str]:
 
 async def get_openapi_json(request: web.Request, name: str) -> web.Response:
     content_json, etag = await _document(request, name)
-    headers = {"ETag": etag, "Cache-Control": DOCUMENT_CACHE_CONTROL}
-    if etag_matches(request.headers.get("If-None-Match"), etag):
-        return _not_modified(etag, {"Cache-Control": DOCUMENT_CACHE_CONTROL})
-    return web.Response(body=content_json.encode(), content_type=JSON, headers=headers)
+    return remember(request, Cached(etag, content_json.encode(), JSON, (("Cache-Control", DOCUMENT_CACHE_CONTROL),)))
 
 
 def _to_yaml(content_json: str) -> bytes:
@@ -117,11 +123,9 @@ async def get_openapi_yaml(request: web.Request, name: str) -> web.Response:
         return _not_modified(etag, {"Cache-Control": DOCUMENT_CACHE_CONTROL})
     # Serialising a large document takes a while: not on the event loop.
     body = await asyncio.to_thread(_to_yaml, content_json)
-    return web.Response(
-        body=body,
-        content_type="application/yaml",
-        charset="utf-8",
-        headers={"ETag": etag, "Cache-Control": DOCUMENT_CACHE_CONTROL},
+    return remember(
+        request,
+        Cached(etag, body, "application/yaml; charset=utf-8", (("Cache-Control", DOCUMENT_CACHE_CONTROL),)),
     )
 
 
@@ -146,7 +150,7 @@ async def search_operations(
     project: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> dict[str, Any]:
+) -> web.Response:
     rows, total = await store.search_operations(
         request.config_dict[POOL], q=q, method=method, project=project, limit=limit, offset=offset
     )
@@ -161,7 +165,8 @@ async def search_operations(
         }
         for row in rows
     ]
-    return {"items": items, "total": total}
+    body = json.dumps({"items": items, "total": total}).encode()
+    return remember(request, Cached(body_etag(body), body, JSON))
 
 
 async def browse(request: web.Request, primaryName: str | None = None) -> web.Response:  # noqa: N803 - Swagger UI's name

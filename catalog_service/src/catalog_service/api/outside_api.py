@@ -12,11 +12,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import BadRequest
-from ..keys import METRICS, POOL, TEMPLATES
+from ..keys import CATALOG_CACHE, METRICS, POOL, TEMPLATES
 from ..store import catalog as store
 from ..store import changes as changes_store
 from ..store import collector as queue
-from .catalog import entry_body
+from .catalog import cache_key, entry_body, respond
 from .problems import Handler
 
 PAGE_SIZE = 200
@@ -38,9 +38,21 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     finally:
         route = request.match_info.route.resource
         operation = f"{request.method} {route.canonical}" if route is not None else "unmatched"
-        metrics = request.config_dict[METRICS]
-        metrics.http_requests.labels(operation=operation, status=str(status)).inc()
-        metrics.http_seconds.labels(operation=operation).observe(time.perf_counter() - began)
+        request.config_dict[METRICS].observe_request(operation, str(status), time.perf_counter() - began)
+
+
+# Reads whose responses the catalog handlers cache (see catalog.cache).
+CACHED_READS = ("/api/catalog", "/api/operations")
+
+
+@web.middleware
+async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A read already served for this exact URL, since the catalog last changed."""
+    if request.method == "GET" and request.path.startswith(CACHED_READS):
+        cached = request.config_dict[CATALOG_CACHE].get(cache_key(request))
+        if cached is not None:
+            return respond(request, cached)
+    return await handler(request)
 
 
 def _render(request: web.Request, template: str, **context: Any) -> web.Response:

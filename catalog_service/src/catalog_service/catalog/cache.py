@@ -2,10 +2,11 @@
 
 Every change a reader can see fires NOTIFY catalog_changed (a trigger on projects),
 and every replica LISTENs: on each notification it starts a new generation, which
-changes every ETag and empties the cache. So a conditional request that still
-matches is answered with 304 from memory, without a query. While the listening
-connection is down there is no generation to trust: ETags are then computed from
-the body, after the query.
+changes every catalog ETag and empties the cache. A response is cached under its
+exact URL after connexion has validated the request and a handler has built it; a
+later request for that URL is answered from memory (a 304 when its If-None-Match
+matches), without connexion and without a query. While the listening connection
+is down nothing is cached: ETags are then computed from the body, after the query.
 """
 
 from __future__ import annotations
@@ -16,14 +17,25 @@ import hashlib
 import logging
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 log = logging.getLogger(__name__)
 
-MAX_ENTRIES = 512
+MAX_ENTRIES = 1024
+MAX_BYTES = 64 * 1024 * 1024
+MAX_ENTRY_BYTES = 8 * 1024 * 1024
 RECONNECT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Cached:
+    etag: str
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def body_etag(body: bytes) -> str:
@@ -41,7 +53,8 @@ def etag_matches(header: str | None, etag: str) -> bool:
 class CatalogCache:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
-        self._responses: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._responses: OrderedDict[str, Cached] = OrderedDict()
+        self._bytes = 0
         self._generation = uuid.uuid4().hex[:16]
         self._listening = False
         self._task: asyncio.Task[None] | None = None
@@ -50,6 +63,7 @@ class CatalogCache:
     def invalidate(self) -> None:
         self._generation = uuid.uuid4().hex[:16]
         self._responses.clear()
+        self._bytes = 0
 
     def etag(self, key: str) -> str | None:
         """The ETag a response to ``key`` has now, or None when it cannot be known without a query."""
@@ -57,7 +71,7 @@ class CatalogCache:
             return None
         return 'W/"' + self._generation + "-" + hashlib.sha256(key.encode()).hexdigest()[:16] + '"'
 
-    def get(self, key: str) -> tuple[str, bytes] | None:
+    def get(self, key: str) -> Cached | None:
         cached = self._responses.get(key)
         if cached is not None and self._listening:
             self._responses.move_to_end(key)
@@ -65,12 +79,17 @@ class CatalogCache:
             return cached
         return None
 
-    def put(self, key: str, etag: str, body: bytes) -> None:
-        if not self._listening:
+    def put(self, key: str, cached: Cached) -> None:
+        if not self._listening or len(cached.body) > MAX_ENTRY_BYTES:
             return
-        self._responses[key] = (etag, body)
-        while len(self._responses) > MAX_ENTRIES:
-            self._responses.popitem(last=False)
+        previous = self._responses.pop(key, None)
+        if previous is not None:
+            self._bytes -= len(previous.body)
+        self._responses[key] = cached
+        self._bytes += len(cached.body)
+        while len(self._responses) > MAX_ENTRIES or self._bytes > MAX_BYTES:
+            _, evicted = self._responses.popitem(last=False)
+            self._bytes -= len(evicted.body)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name="catalog-listener")

@@ -20,7 +20,7 @@ from ..settings import Settings
 from ..store import collector as store
 from ..store.collector import Job, Result
 from .fetch import fetch, redacted
-from .workers import ValidatorPool
+from .workers import RETIRE_AFTER_BYTES, ValidatorPool, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ class Collector:
     async def collect(self, job: Job) -> Result | None:
         started_at = dt.datetime.now(dt.UTC)
         result = await self._collect(job, started_at)
+        if result.large:
+            # The document and its parsed form are gone by now: give their memory back.
+            release_memory()
         async with self.pool.acquire() as conn:
             kept = await store.finish(
                 conn,
@@ -171,7 +174,8 @@ class Collector:
             return self._unchanged(job, started_at, fetched.http_status, keep=True)
 
         assert fetched.body is not None
-        sha256 = hashlib.sha256(fetched.body).digest()
+        # hashlib lets go of the GIL on large inputs: a 20 MB hash does not stall the loop.
+        sha256 = (await asyncio.to_thread(hashlib.sha256, fetched.body)).digest()
         if sha256 == job.current_sha256:
             result = self._unchanged(job, started_at, fetched.http_status, keep=False)
             result.etag, result.last_modified = fetched.etag, fetched.last_modified
@@ -200,6 +204,7 @@ class Collector:
             published=analysis.valid,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
+            large=len(fetched.body) > RETIRE_AFTER_BYTES,
         )
 
     async def _record_change(self, job: Job, sha256: bytes, document_id: int, new_json: str | None) -> None:

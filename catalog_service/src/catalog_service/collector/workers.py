@@ -9,9 +9,11 @@ invalid with a message saying what happened, and the other workers carry on.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -24,12 +26,18 @@ log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("spawn")
 
 
+# A worker that handled a document this large is retired afterwards: CPython keeps
+# the memory it took, and a fresh worker gives it back to the system.
+RETIRE_AFTER_BYTES = 4 * 1024 * 1024
 # Start-up (importing the validator, cold on a fresh install) is not validation time.
 STARTUP_SECONDS = 120.0
 READY = "ready"
 
 
 def _serve(conn: Connection) -> None:
+    # Validation is batch work: the event loop and PostgreSQL, which serve people,
+    # go first when the cores are busy.
+    os.nice(10)
     conn.send(READY)
     while True:
         try:
@@ -72,6 +80,14 @@ class _Worker:
         self.conn.close()
 
 
+def release_memory() -> None:
+    """Hand freed heap back to the system (glibc keeps it otherwise); a no-op elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class ValidatorPool:
     def __init__(self, *, size: int, timeout: float) -> None:
         self.size = size
@@ -82,8 +98,8 @@ class ValidatorPool:
         self._started = False
         self.replaced = 0
 
-    def _start(self) -> None:
-        # Started on first use: a replica that never sees a new document never pays for them.
+    def start(self) -> None:
+        """Spawn the workers now (they import in the background); else on first use."""
         if not self._started:
             self._started = True
             for _ in range(self.size):
@@ -109,7 +125,7 @@ class ValidatorPool:
 
     async def _run(self, job: tuple[Any, ...]) -> tuple[Any, str | None]:
         loop = asyncio.get_running_loop()
-        self._start()
+        self.start()
         worker = await self._idle.get()
         completed = False
         try:
@@ -123,7 +139,8 @@ class ValidatorPool:
         finally:
             # A worker that did not answer (timed out, died, or its caller was
             # cancelled) may still be busy: it never takes another job.
-            if not completed:
+            large = sum(len(part) for part in job[1:] if isinstance(part, (bytes, str)))
+            if not completed or large > RETIRE_AFTER_BYTES:
                 worker = self._replace(worker)
             self._idle.put_nowait(worker)
         log.warning(message)
@@ -133,6 +150,7 @@ class ValidatorPool:
         worker.kill()
         self._all.discard(worker)
         self.replaced += 1
+        release_memory()
         fresh = _Worker()
         self._all.add(fresh)
         return fresh

@@ -234,6 +234,8 @@ class Result:
     etag: str | None = None
     last_modified: str | None = None
     keep_cache_headers: bool = False
+    # A document over the size at which the process hands memory back afterwards.
+    large: bool = False
 
 
 async def finish(
