@@ -17,7 +17,7 @@ from catalog_service.settings import Settings
 
 from .conftest import SHARED_SPECS
 from .test_collector import collected, register
-from .upstream import SWAGGER_2, SWAGGER_2_YAML, Upstream, openapi_30
+from .upstream import SWAGGER_2, Upstream, openapi_30
 
 PARKEREN = {
     "openapi": "3.0.3",

@@ -29,7 +29,15 @@ class Job:
     published_sha256: bytes | None = None
 
 
-_CLAIMED = """
+# Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger) are
+# leased to $2 for $3 seconds, and returned as jobs.
+_TAKE_LEASE = """
+    UPDATE projects p
+    SET lease_owner = $2,
+        lease_expires_at = now() + make_interval(secs => $3),
+        next_check_at = 'infinity',
+        requested_trigger = NULL
+    FROM claimed WHERE p.id = claimed.id
     RETURNING claimed.trigger, p.id, p.name, p.swagger_url, p.http_etag, p.http_last_modified,
               p.consecutive_failures, p.published_document_id,
               (SELECT sha256 FROM documents WHERE id = p.published_document_id) AS published_sha256,
@@ -66,13 +74,7 @@ async def claim_due(db: Executor, *, replica: str, limit: int, lease_seconds: fl
             LIMIT $1
             FOR UPDATE SKIP LOCKED
         )
-        UPDATE projects p
-        SET lease_owner = $2,
-            lease_expires_at = now() + make_interval(secs => $3),
-            next_check_at = 'infinity',
-            requested_trigger = NULL
-        FROM claimed WHERE p.id = claimed.id
-        {_CLAIMED}
+        {_TAKE_LEASE}
         """,
         limit,
         replica,
@@ -92,13 +94,7 @@ async def claim_named(
             WHERE name = $1 AND (lease_owner IS NULL OR lease_expires_at < now())
             FOR UPDATE
         )
-        UPDATE projects p
-        SET lease_owner = $2,
-            lease_expires_at = now() + make_interval(secs => $3),
-            next_check_at = 'infinity',
-            requested_trigger = NULL
-        FROM claimed WHERE p.id = claimed.id
-        {_CLAIMED}
+        {_TAKE_LEASE}
         """,
         name,
         replica,
