@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
@@ -256,7 +257,7 @@ class Upstream:
         await self.runner.cleanup()
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"http://127.0.0.1:{self.port}/{quote(name, safe='')}"
 
 
 def slug(index: int) -> str:
