@@ -58,7 +58,6 @@ class CatalogCache:
         self._generation = uuid.uuid4().hex[:16]
         self._listening = False
         self._task: asyncio.Task[None] | None = None
-        self.hits = 0
 
     def invalidate(self) -> None:
         self._generation = uuid.uuid4().hex[:16]
@@ -75,7 +74,6 @@ class CatalogCache:
         cached = self._responses.get(key)
         if cached is not None and self._listening:
             self._responses.move_to_end(key)
-            self.hits += 1
             return cached
         return None
 

@@ -203,6 +203,18 @@ def external_refs(document: Any) -> list[dict[str, str]]:
     return sorted(found, key=lambda e: e["path"])
 
 
+def _forget_validated_documents() -> None:
+    """openapi-spec-validator memoises iter_errors per validator instance with an
+    unbounded lru_cache, so every document a worker ever validated stays in memory
+    (about seven times its size). Forget them once a verdict is in."""
+    function: Any = OpenAPIV30SpecValidator.iter_errors
+    while function is not None:
+        if hasattr(function, "cache_clear"):
+            function.cache_clear()
+            return
+        function = getattr(function, "__wrapped__", None)
+
+
 def validation_errors(document: dict[str, Any], spec_format: str) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     validator = VALIDATORS[spec_format](document)
@@ -217,6 +229,8 @@ def validation_errors(document: dict[str, Any], spec_format: str) -> list[dict[s
         errors.append({"message": "the document's schemas are too deeply recursive to validate", "path": ""})
     except Exception as exc:  # the validator itself failed on this input
         errors.append({"message": f"the validator could not process the document: {exc}", "path": ""})
+    finally:
+        _forget_validated_documents()
     return errors
 
 
