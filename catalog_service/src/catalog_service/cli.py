@@ -40,12 +40,8 @@ def database_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
-async def _connect(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(url)
-
-
 async def _migrate(url: str) -> list[str]:
-    conn = await _connect(url)
+    conn = await asyncpg.connect(url)
     try:
         return await migrate(conn)
     finally:
@@ -53,7 +49,7 @@ async def _migrate(url: str) -> list[str]:
 
 
 async def _create_token(url: str, name: str, admin: bool) -> str:
-    conn = await _connect(url)
+    conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
         return await tokens.create_token(conn, name=name, admin=admin)

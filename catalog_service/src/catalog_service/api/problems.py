@@ -37,9 +37,12 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _phrase(status: int) -> str:
+    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+
+
 def problem_response(status: int, detail: str, *, title: str | None = None) -> web.Response:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body = {"type": "about:blank", "title": title or phrase, "status": status, "detail": detail}
+    body = {"type": "about:blank", "title": title or _phrase(status), "status": status, "detail": detail}
     return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON)
 
 
@@ -50,9 +53,8 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     except ProblemException as exc:
         # Some of connexion's own problems (strict parameters) come without a title.
-        phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
-        exc.title = exc.title or phrase
-        exc.detail = exc.detail or phrase
+        exc.title = exc.title or _phrase(exc.status)
+        exc.detail = exc.detail or _phrase(exc.status)
         raise
     except CatalogError as exc:
         raise ProblemException(status=exc.status, title=exc.title, detail=exc.detail) from None

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+from .analyze import HTTP_METHODS
+
 MAX_SCHEMA_DEPTH = 32
 MAX_CHANGES = 1000
 

@@ -96,7 +96,6 @@ class ValidatorPool:
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
         self._started = False
-        self.replaced = 0
 
     def start(self) -> None:
         """Spawn the workers now (they import in the background); else on first use."""
@@ -107,9 +106,6 @@ class ValidatorPool:
                 self._all.add(worker)
                 self._idle.put_nowait(worker)
 
-    @property
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._all]
 
     async def analyze(self, raw: bytes, declared_charset: str | None = None) -> Analysis:
         result, failure = await self._run(("analyze", raw, declared_charset))
@@ -149,7 +145,6 @@ class ValidatorPool:
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()
         self._all.discard(worker)
-        self.replaced += 1
         release_memory()
         fresh = _Worker()
         self._all.add(fresh)

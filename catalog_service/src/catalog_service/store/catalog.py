@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import NotFound
+from .db import page_total
 
 Executor = asyncpg.Connection | asyncpg.Pool
 
@@ -55,17 +56,8 @@ async def list_entries(
         limit,
         offset,
     )
-    return rows, await _total(db, rows, limit, offset, f"SELECT count(*) FROM projects p {where}", args)
-
-
-async def _total(db: Executor, rows: list[Any], limit: int, offset: int, query: str, args: list[Any]) -> int:
-    """The page often tells the total by itself; count only when it cannot."""
-    if rows and len(rows) < limit:
-        return offset + len(rows)
-    if not rows and offset == 0:
-        return 0
-    total: int = await db.fetchval(query, *args)
-    return total
+    count = f"SELECT count(*) FROM projects p {where}"
+    return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=args)
 
 
 async def get_entry(db: Executor, *, name: str) -> tuple[asyncpg.Record, list[dict[str, str]]]:
@@ -110,8 +102,8 @@ async def list_versions(db: Executor, *, name: str, limit: int, offset: int) -> 
         limit,
         offset,
     )
-    total = await db.fetchval("SELECT count(*) FROM documents WHERE project_id = $1", project_id)
-    return rows, total
+    count = "SELECT count(*) FROM documents WHERE project_id = $1"
+    return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=[project_id])
 
 
 async def search_operations(
@@ -150,7 +142,7 @@ async def search_operations(
         offset,
     )
     count = f"SELECT count(*) FROM operations o JOIN projects p ON p.published_document_id = o.document_id {where}"
-    return rows, await _total(db, rows, limit, offset, count, args)
+    return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=args)
 
 
 async def published_names(db: Executor) -> list[asyncpg.Record]:

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import NotFound
+from .db import page_total
 
 Executor = asyncpg.Connection | asyncpg.Pool
 
@@ -42,8 +43,8 @@ async def list_changes(
         limit,
         offset,
     )
-    total: int = await db.fetchval(f"SELECT count(*) FROM changes c {where}", *args)
-    return rows, total
+    count = f"SELECT count(*) FROM changes c {where}"
+    return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=args)
 
 
 async def latest_per_project(db: Executor, *, names: list[str]) -> dict[str, asyncpg.Record]:

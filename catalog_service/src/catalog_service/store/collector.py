@@ -10,6 +10,7 @@ import asyncpg
 
 from ..collector.analyze import Analysis
 from ..errors import NotFound
+from .db import page_total
 
 Executor = asyncpg.Connection | asyncpg.Pool
 
@@ -312,6 +313,6 @@ async def list_collections(
         limit,
         offset,
     )
-    total = await db.fetchval("SELECT count(*) FROM collections WHERE project_id = $1", project_id)
-    return rows, total
+    count = "SELECT count(*) FROM collections WHERE project_id = $1"
+    return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=[project_id])
 

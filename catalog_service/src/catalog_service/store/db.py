@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import asyncpg
 
@@ -74,6 +75,18 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
 async def init_connection(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def page_total(
+    db: asyncpg.Connection | asyncpg.Pool, rows: list[Any], *, limit: int, offset: int, count: str, args: list[Any]
+) -> int:
+    """The total behind a page of ``rows``: a short page tells it; else ``count`` runs."""
+    if rows and len(rows) < limit:
+        return offset + len(rows)
+    if not rows and offset == 0:
+        return 0
+    total: int = await db.fetchval(count, *args)
+    return total
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Conflict, NotFound
+from .db import page_total
 
 Executor = asyncpg.Connection | asyncpg.Pool
 
@@ -60,16 +61,9 @@ async def get_project(db: Executor, *, name: str) -> asyncpg.Record:
 
 async def list_projects(db: Executor, *, limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
     rows = await db.fetch(
-        f"""
-        SELECT {PROJECT_COLUMNS}, count(*) OVER () AS total
-        FROM projects ORDER BY name LIMIT $1 OFFSET $2
-        """,
-        limit,
-        offset,
+        f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY name LIMIT $1 OFFSET $2", limit, offset
     )
-    if rows:
-        return rows, rows[0]["total"]
-    total = await db.fetchval("SELECT count(*) FROM projects")
+    total = await page_total(db, rows, limit=limit, offset=offset, count="SELECT count(*) FROM projects", args=[])
     return rows, total
 
 
