@@ -42,7 +42,7 @@ from catalog_service.embedded import EmbeddedPostgres
 
 HERE = Path(__file__).resolve().parent
 SERVICE_ROOT = HERE.parent
-SHARED_SPECS = SERVICE_ROOT.parent.parent / "shared" / "specs"
+REAL_SPECS = SERVICE_ROOT / "tests" / "specs"
 BIN = Path(sys.executable).parent
 ADMIN = "bench-admin-token"
 BARE_BODY = json.dumps({"items": [{"name": f"api-{i}", "status": "valid"} for i in range(50)], "total": 1000}).encode()
@@ -58,7 +58,7 @@ def free_port() -> int:
 
 
 def quick_corpus() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(SHARED_SPECS.iterdir()) if p.suffix in (".json", ".yaml")}
+    return {p.name: p.read_bytes() for p in sorted(REAL_SPECS.iterdir()) if p.suffix in (".json", ".yaml")}
 
 
 def full_corpus(work: Path) -> dict[str, bytes]:

@@ -24,7 +24,8 @@ from catalog_service.store.db import init_connection, migrate
 
 ADMIN_TOKEN = "test-admin-token"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_SPECS = REPO_ROOT.parent / "shared" / "specs"
+# Real documents of others, copied into the repository with their provenance (specs/README.md).
+REAL_SPECS = Path(__file__).resolve().parent / "specs"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from catalog_service.settings import Settings
 
-from .conftest import SHARED_SPECS
+from .conftest import REAL_SPECS
 from .test_collector import collected, register
 from .upstream import SWAGGER_2, Upstream, openapi_30
 
@@ -198,7 +198,7 @@ async def test_operations_are_searchable_across_the_catalog(catalog: Any) -> Non
         ("parkeren", "POST", "/vergunningen"),
         ("parkeren", "DELETE", "/vergunningen/{id}"),
     }
-    deleted = await (await client.get("/api/operations", params={"q": "vergunning", "method": "delete"})).json()
+    deleted = await (await client.get("/api/operations", params={"q": "vergunning", "method": "DELETE"})).json()
     assert [(o["operation_id"], o["deprecated"]) for o in deleted["items"]] == [("trekIn", True)]
     by_id = await (await client.get("/api/operations", params={"q": "listContainers"})).json()
     assert [o["summary"] for o in by_id["items"]] == ["Alle containers"]
@@ -215,7 +215,7 @@ async def test_every_real_document_is_published_faithfully(
         dataclasses.replace(settings, workers=2, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
     )
     sources = {}
-    for i, path in enumerate(sorted(p for p in SHARED_SPECS.iterdir() if p.suffix in (".json", ".yaml"))):
+    for i, path in enumerate(sorted(p for p in REAL_SPECS.iterdir() if p.suffix in (".json", ".yaml"))):
         raw = path.read_bytes()
         sources[f"real-{i}"] = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
         await register(client, admin, f"real-{i}", str(server.make_url(up.serve(path.name, raw, "application/octet-stream"))))

@@ -18,7 +18,7 @@ from openapi_spec_validator import validate as reference_validate
 
 from catalog_service.settings import Settings
 
-from .conftest import SHARED_SPECS
+from .conftest import REAL_SPECS
 from .upstream import (
     SWAGGER_2,
     SWAGGER_2_INVALID,
@@ -107,7 +107,7 @@ async def test_the_real_documents_get_exactly_the_status_the_validator_gives(
     up, server = upstream
     client = await make_client(dataclasses.replace(collector_settings, workers=2, max_spec_bytes=50 * 1024 * 1024))
     expected = {}
-    for i, path in enumerate(sorted(SHARED_SPECS.glob("*.*"))):
+    for i, path in enumerate(sorted(REAL_SPECS.glob("*.*"))):
         if path.name == "README.md":
             continue
         raw = path.read_bytes()

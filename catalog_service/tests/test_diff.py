@@ -11,7 +11,7 @@ import pytest
 
 from catalog_service.collector.diff import diff
 
-from .conftest import SHARED_SPECS
+from .conftest import REAL_SPECS
 
 
 def oas3() -> dict[str, Any]:
@@ -221,7 +221,7 @@ def test_mutually_recursive_and_self_referencing_refs_do_not_loop() -> None:
 
 
 def test_a_real_document_against_a_modified_copy() -> None:
-    old = json.loads((SHARED_SPECS / "collegefootballdata.com.json").read_text())
+    old = json.loads((REAL_SPECS / "collegefootballdata.com.json").read_text())
     new = copy.deepcopy(old)
     first_path = sorted(new["paths"])[0]
     removed = new["paths"].pop(first_path)

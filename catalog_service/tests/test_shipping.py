@@ -21,7 +21,8 @@ from .conftest import REPO_ROOT
 
 SERVICE = REPO_ROOT / "catalog_service"
 DOCKERFILE = SERVICE / "Dockerfile"
-CONTRACT = REPO_ROOT.parent / "shared" / "CONTRACT.md"
+# The README's configuration table is the contract for the environment.
+README = REPO_ROOT / "README.md"
 COMPOSE_FILES = [REPO_ROOT / "docker-compose.yml", REPO_ROOT / ".swarm" / "catalog-stack.yml"]
 # The pip wrapper around the binary drops its exit status: call the binary itself.
 DOCKER_COMPOSE = Path(compose.__file__).parent / "docker-compose"
@@ -152,12 +153,20 @@ def test_the_wheel_in_the_image_carries_the_spec_and_the_migrations(tmp_path: Pa
 
 
 def documented_variables() -> set[str]:
-    text = CONTRACT.read_text()
-    section = text.split("## Environment", 1)[1].split("\n## ", 1)[0]
-    names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
-    assert {"DATABASE_URL", "CATALOG_ADMIN_TOKEN", "CATALOG_PORT"} <= names
-    # Docker secrets: the two secret-bearing variables may come from a file instead.
-    return names | {"DATABASE_URL_FILE", "CATALOG_ADMIN_TOKEN_FILE"}
+    text = README.read_text()
+    section = text.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| `")]
+    names = {name for line in table for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1])}
+    assert {"DATABASE_URL", "CATALOG_ADMIN_TOKEN", "CATALOG_PORT", "DATABASE_URL_FILE"} <= names
+    return names
+
+
+def test_every_variable_the_service_reads_is_in_the_readme() -> None:
+    source = "\n".join(p.read_text() for p in (SERVICE / "src").rglob("*.py"))
+    read = set(re.findall(r"\"((?:CATALOG|DATABASE)_[A-Z0-9_]+)\"", source))
+    read |= {f"{name}_FILE" for name in re.findall(r"secret\(\"([A-Z0-9_]+)\"\)", source)}
+    assert read, "no variable found: the pattern no longer matches settings.py"
+    assert read <= documented_variables()
 
 
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from catalog_service.settings import Settings
 
-from .conftest import SHARED_SPECS
+from .conftest import REAL_SPECS
 from .test_cli import run_cli
 from .upstream import SWAGGER_2, SWAGGER_2_INVALID, SWAGGER_2_YAML, YAML_BOMB, Upstream, openapi_30
 
@@ -28,7 +28,7 @@ async def test_a_posted_json_or_yaml_document_is_validated_without_a_token_and_n
     yaml_doc = await client.post("/api/validate", data=SWAGGER_2_YAML, headers={"Content-Type": "application/yaml"})
     assert (await yaml_doc.json())["valid"] is True
 
-    real = (SHARED_SPECS / "twilio.com__twilio_chat_v2.yaml").read_bytes()
+    real = (REAL_SPECS / "twilio.com__twilio_chat_v2.yaml").read_bytes()
     twilio = await client.post("/api/validate", data=real, headers={"Content-Type": "text/yaml"})
     assert await twilio.json() == {"valid": True, "spec_format": "openapi-3.0", "errors": []}
 

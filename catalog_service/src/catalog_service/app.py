@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import connexion
 from aiohttp import web
 
-from .api import outside_api
+from .api import outside_api, routing
 from .api.outside_api import cached_reads, request_metrics
+from .api.validation import VALIDATOR_MAP
 from .api.problems import body_limit, domain_errors, outer_problems
 from .collector.fetch import NetworkPolicy, create_session
 from .collector.service import Collector
@@ -111,6 +112,8 @@ def create_app(
         pass_context_arg_name="request",
         strict_validation=True,
         validate_responses=validate_responses,
+        resolver=routing.resolver(),
+        validator_map=VALIDATOR_MAP,
         options={"swagger_ui": True, "middlewares": [body_limit, domain_errors]},
     )
     app: web.Application = cx.app

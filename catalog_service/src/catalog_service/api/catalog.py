@@ -15,6 +15,7 @@ from ..catalog.cache import Cached, body_etag, etag_matches
 from ..collector.fetch import redacted
 from ..keys import CATALOG_CACHE, POOL, TEMPLATES
 from ..store import catalog as store
+from .negotiation import ALTERNATIVES, YAML, negotiated
 from .projects import _iso
 
 JSON = "application/json"
@@ -62,9 +63,14 @@ def cache_key(request: web.Request) -> str:
 def respond(request: web.Request, cached: Cached) -> web.Response:
     """The response for ``cached``: a 304 when the client holds it already."""
     extra = dict(cached.headers)
+    content_type = cached.content_type
+    media_type, _, parameters = content_type.partition(";")
+    if media_type in ALTERNATIVES:
+        content_type = negotiated(request, media_type) + (";" + parameters if parameters else "")
+        extra["Vary"] = "Accept"
     if etag_matches(request.headers.get("If-None-Match"), cached.etag):
         return _not_modified(cached.etag, extra)
-    return web.Response(body=cached.body, headers={"ETag": cached.etag, "Content-Type": cached.content_type, **extra})
+    return web.Response(body=cached.body, headers={"ETag": cached.etag, "Content-Type": content_type, **extra})
 
 
 def remember(request: web.Request, cached: Cached) -> web.Response:
@@ -125,7 +131,7 @@ async def get_openapi_yaml(request: web.Request, name: str) -> web.Response:
     body = await asyncio.to_thread(_to_yaml, content_json)
     return remember(
         request,
-        Cached(etag, body, "application/yaml; charset=utf-8", (("Cache-Control", DOCUMENT_CACHE_CONTROL),)),
+        Cached(etag, body, f"{YAML}; charset=utf-8", (("Cache-Control", DOCUMENT_CACHE_CONTROL),)),
     )
 
 

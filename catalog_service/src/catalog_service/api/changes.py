@@ -11,6 +11,8 @@ from aiohttp import web
 
 from ..keys import POOL
 from ..store import changes as store
+from .negotiation import ATOM as ATOM_TYPE
+from .negotiation import negotiated
 from .projects import _iso
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -69,7 +71,7 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
     _text(feed, "id", self_url)
     _text(feed, "title", "API catalog: " + ("breaking changes" if breaking else "changes"))
     _text(feed, "updated", _stamp(rows[0]["collected_at"] if rows else dt.datetime.now(dt.UTC)))
-    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": self_url, "type": "application/atom+xml"})
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": self_url, "type": ATOM_TYPE})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": f"{origin}/", "type": "text/html"})
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     _text(author, "name", "catalog-service")
@@ -92,4 +94,6 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
         ]
         _text(entry, "summary", "\n".join(lines), type="text")
     body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
-    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+    return web.Response(
+        body=body, content_type=negotiated(request, ATOM_TYPE), charset="utf-8", headers={"Vary": "Accept"}
+    )

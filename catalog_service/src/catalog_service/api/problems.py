@@ -9,7 +9,7 @@ from http import HTTPStatus
 
 import asyncpg
 from aiohttp import web
-from connexion.exceptions import ProblemException
+from connexion.exceptions import ExtraParameterProblem, ProblemException
 
 from ..errors import CatalogError
 from ..keys import POOL
@@ -41,9 +41,16 @@ def _phrase(status: int) -> str:
     return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
 
 
-def problem_response(status: int, detail: str, *, title: str | None = None) -> web.Response:
+# Headers of aiohttp's own errors that the problem answer must keep (RFC 9110 wants
+# Allow on a 405; Retry-After tells a client when to come back).
+KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+def problem_response(
+    status: int, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
     body = {"type": "about:blank", "title": title or _phrase(status), "status": status, "detail": detail}
-    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON)
+    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON, headers=headers)
 
 
 @web.middleware
@@ -51,6 +58,11 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """Inside the API: turn domain and database errors into connexion's problems."""
     try:
         return await handler(request)
+    except ExtraParameterProblem as exc:
+        unknown = ", ".join(sorted(exc.extra_query or exc.extra_formdata))
+        raise ProblemException(
+            status=400, title="Bad Request", detail=f"this operation takes no parameter named {unknown}"
+        ) from None
     except ProblemException as exc:
         # Some of connexion's own problems (strict parameters) come without a title.
         exc.title = exc.title or _phrase(exc.status)
@@ -87,6 +99,17 @@ def _unstorable_text(value: object) -> bool:
     return False
 
 
+# The one operation whose body is a whole document (JSON or YAML), not a small JSON object.
+DOCUMENT_ROUTES = frozenset({"/api/validate", "/api/validate/"})
+
+
+def _takes_documents(request: web.Request) -> bool:
+    """Decided by the route the request matched, never by how its path ends: a project
+    may be named 'validate'."""
+    resource = request.match_info.route.resource
+    return resource is not None and resource.canonical in DOCUMENT_ROUTES
+
+
 @web.middleware
 async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bodies of the JSON routes: small, JSON, and text PostgreSQL can store.
@@ -98,7 +121,7 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         # connexion parses form bodies before any handler runs, and crashes on a
         # multipart Content-Type without a boundary. No route of ours takes forms.
         return problem_response(415, "this API takes no form bodies")
-    if request.body_exists and not request.path.rstrip("/").endswith("/validate"):
+    if request.body_exists and not _takes_documents(request):
         if request.content_type != "application/json":
             return problem_response(415, "request bodies are application/json")
         too_large = web.HTTPRequestEntityTooLarge(
@@ -112,10 +135,16 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
             raise too_large
         try:
             parsed = json.loads(body)
+        except RecursionError:
+            return problem_response(400, "the request body nests too deeply")
         except ValueError:
             # connexion would report the raw text "is not of type 'object'".
             return problem_response(400, "the request body is not valid JSON")
-        if _unstorable_text(parsed):
+        try:
+            unstorable = _unstorable_text(parsed)
+        except RecursionError:
+            return problem_response(400, "the request body nests too deeply")
+        if unstorable:
             return problem_response(
                 400, "the request body contains a NUL character or an unpaired surrogate"
             )
@@ -130,7 +159,9 @@ async def outer_problems(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(exc.status, exc.reason if exc.text.startswith(f"{exc.status}:") else exc.text)
+        kept = {name: exc.headers[name] for name in KEPT_HEADERS if name in exc.headers}
+        detail = exc.reason if exc.text.startswith(f"{exc.status}:") else exc.text
+        return problem_response(exc.status, detail, headers=kept)
     except CatalogError as exc:
         return problem_response(exc.status, exc.detail, title=exc.title)
     except DATABASE_ERRORS:
@@ -138,4 +169,10 @@ async def outer_problems(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return problem_response(500, "an unexpected error occurred; it has been logged")
+    if response.status == 405 and "Allow" not in response.headers:
+        # connexion turns the router's 405 into a problem of its own and drops the
+        # Allow header RFC 9110 requires; the router still knows what it allowed.
+        refused = getattr(request.match_info, "http_exception", None)
+        if refused is not None and "Allow" in refused.headers:
+            response.headers["Allow"] = refused.headers["Allow"]
     return response

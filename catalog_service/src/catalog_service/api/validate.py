@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..collector.analyze import Analysis
 from ..collector.fetch import fetch
-from ..errors import Unauthorized
+from ..errors import BadRequest, Unauthorized
 from ..keys import FETCH_SESSION, POOL, SETTINGS, VALIDATORS
 from ..store import collector as store
 from .projects import checked_swagger_url
@@ -36,6 +36,8 @@ def _verdict(analysis: Analysis) -> dict[str, Any]:
 async def validate(request: web.Request) -> dict[str, Any]:
     settings = request.config_dict[SETTINGS]
     raw = await request.read()
+    if not raw.strip():
+        raise BadRequest('the request body is empty: send a document, or {"swagger_url": "..."} with a token')
     charset = request.charset
     url = _url_request(raw, request.content_type)
     if url is not None:
