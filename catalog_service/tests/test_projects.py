@@ -177,7 +177,7 @@ async def test_urls_that_are_not_http_with_a_host_are_refused(
 
 
 @pytest.mark.parametrize(
-    "name", ["Parkeren", "par keren", "a", "-leading", "x" * 64, "naïve", "under_score", ""]
+    "name", ["Parkeren", "par keren", "a", "-leading", "x" * 64, "naïve", "under_score", "", "owned-a\n"]
 )
 async def test_names_outside_the_pattern_are_refused(
     client: TestClient, admin: dict[str, str], name: str
@@ -269,5 +269,76 @@ async def test_patch_validates_like_post(client: TestClient, admin: dict[str, st
 async def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
     await assert_problem(await client.get("/api/nothing-here"), 404)
     await assert_problem(await client.get("/nothing-here"), 404)
-    await assert_problem(await client.put("/api/projects"), 405)
+    not_allowed = await client.put("/api/projects")
+    await assert_problem(not_allowed, 405)
+    # RFC 9110: a 405 says which methods the resource does allow.
+    assert set(not_allowed.headers["Allow"].split(",")) == {"GET", "POST"}
+    assert (await client.request("TRACE", "/api/health")).headers["Allow"] == "GET"
     await assert_problem(await client.get("/api/projects/UPPER"), 400)
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/api/catalog?limit=5000", "limit must be at most 1000"),
+        ("/api/catalog?limit=0", "limit must be at least 1"),
+        ("/api/catalog?limit=ten", "limit must be a whole number"),
+        ("/api/catalog?limit=", "limit must be a whole number"),
+        ("/api/catalog?tag=", "tag must not be empty"),
+        ("/api/catalog?q=", "q must not be empty"),
+        ("/api/catalog?q=%00", "q must not contain a NUL character"),
+        ("/api/operations?method=FETCH", "method must be one of: GET, PUT, POST, DELETE, OPTIONS, HEAD, PATCH, TRACE"),
+        ("/api/changes?breaking=", "breaking must be true or false"),
+        ("/api/catalog?colour=red", "this operation takes no parameter named colour"),
+    ],
+)
+async def test_a_bad_parameter_is_a_400_that_names_it_and_its_rule(
+    client: TestClient, path: str, detail: str
+) -> None:
+    problem = await assert_problem(await client.get(path), 400)
+    assert problem["detail"] == detail
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"name": "ok-name"}, "the request body lacks the required field 'swagger_url'"),
+        ({**project(), "colour": 1}, "the request body has a field the spec does not define: 'colour'"),
+        ({**project(), "tags": ["ok", ""]}, "tags[1] must not be empty"),
+        ({**project(), "contact": {"email": "not an email"}}, "contact.email must be a valid email"),
+        ({**project(), "title": "x" * 201}, "title must be at most 200 characters long"),
+        ({**project(), "title": "nul \u0000 inside"}, "title contains a NUL character, which cannot be stored"),
+    ],
+)
+async def test_a_bad_body_is_a_400_that_names_the_field_and_its_rule(
+    client: TestClient, admin: dict[str, str], body: dict[str, Any], detail: str
+) -> None:
+    problem = await assert_problem(await client.post("/api/projects", json=body, headers=admin), 400)
+    assert problem["detail"] == detail
+
+
+async def test_deeply_nested_json_is_a_400_not_a_crash(client: TestClient, admin: dict[str, str]) -> None:
+    deep = b"[" * 100_000
+    headers = {**admin, "Content-Type": "application/json"}
+    for path in ("/api/projects", "/api/validate"):
+        problem = await assert_problem(await client.post(path, data=deep, headers=headers), 400)
+        assert problem["detail"] == "the request body nests too deeply"
+
+
+async def test_a_project_named_validate_gets_the_same_body_guard_as_any_other(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    assert (await client.post("/api/projects", json=project("validate"), headers=admin)).status == 201
+    huge = json.dumps({"description": "x" * (2 * 1024 * 1024)})
+    await assert_problem(
+        await client.patch(
+            "/api/projects/validate", data=io.BytesIO(huge.encode()), headers={**admin, "Content-Type": "application/json"}
+        ),
+        413,
+    )
+    await assert_problem(
+        await client.patch(
+            "/api/projects/validate", data="title: yaml", headers={**admin, "Content-Type": "application/yaml"}
+        ),
+        415,
+    )

@@ -82,21 +82,27 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
-def _unstorable_text(value: object) -> bool:
-    """NUL and unpaired surrogates cannot be stored in PostgreSQL text."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_unstorable_text(k) or _unstorable_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_unstorable_text(item) for item in value)
-    return False
+def unstorable_text(value: object) -> str | None:
+    """Where ``value`` holds text PostgreSQL cannot store (NUL, an unpaired surrogate),
+    as a sentence naming the place; None when it holds none. Iterative: a body nested
+    as deep as JSON allows is no reason for a RecursionError."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return f"{where or 'the request body'} contains a NUL character, which cannot be stored"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{where or 'the request body'} contains an unpaired surrogate, which cannot be stored"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, f"a field name in {where or 'the request body'}"))
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+    return None
 
 
 # The one operation whose body is a whole document (JSON or YAML), not a small JSON object.
@@ -140,14 +146,9 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         except ValueError:
             # connexion would report the raw text "is not of type 'object'".
             return problem_response(400, "the request body is not valid JSON")
-        try:
-            unstorable = _unstorable_text(parsed)
-        except RecursionError:
-            return problem_response(400, "the request body nests too deeply")
-        if unstorable:
-            return problem_response(
-                400, "the request body contains a NUL character or an unpaired surrogate"
-            )
+        unstorable = unstorable_text(parsed)
+        if unstorable is not None:
+            return problem_response(400, unstorable)
     return await handler(request)
 
 
