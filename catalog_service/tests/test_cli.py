@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,14 @@ def test_make_run_serves_health_on_the_configured_port_and_stops_postgres_on_sig
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health") as response:
             assert json.load(response) == {"status": "ok", "database": "ok"}
         assert (data_dir / "pg" / "postmaster.pid").exists()
+        # A command beside `serve` shares the embedded server, leaves it up, and says
+        # nothing about stopping it.
+        token = run_cli("token", "create", "beside-serve", CATALOG_DATA_DIR=str(data_dir))
+        assert token.returncode == 0, token.stderr
+        assert token.stdout.strip().startswith("cat_")
+        assert "stopped" not in token.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health") as response:
+            assert response.status == 200
     assert process.returncode is not None
     # A clean stop: the embedded server removed its pid file on the way out.
     assert not (data_dir / "pg" / "postmaster.pid").exists()
@@ -105,3 +114,37 @@ async def test_replicas_migrating_at_once_apply_each_migration_once(server_url: 
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.mark.slow
+def test_json_logs_have_one_object_per_line_an_access_line_per_request_and_no_secret(
+    tmp_path: Path, database_url: str, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    secret = "cat_this-token-must-never-be-logged"
+    env = service_env(
+        DATABASE_URL=database_url, CATALOG_PORT=str(port), CATALOG_LOG_FORMAT="json", CATALOG_WORKERS="1"
+    )
+    log = tmp_path / "serve.log"
+    with running([CATALOG_SERVICE, "serve"], env=env, base_url=base, log=log):
+        request = urllib.request.Request(
+            f"{base}/api/catalog?q=parkeren&access_token={secret}",
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        try:
+            urllib.request.urlopen(request)
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 400  # access_token is no parameter of the catalog
+        urllib.request.urlopen(f"{base}/api/projects").close()
+
+    text = log.read_text()
+    assert secret not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    listening = [line for line in lines if line["message"].startswith("listening on")]
+    assert [line["message"] for line in listening] == [f"listening on http://127.0.0.1:{port}"]
+    access = [line for line in lines if line["logger"] == "catalog_service.access"]
+    seen = {(line["method"], line["path"], line["status"]) for line in access}
+    assert {("GET", "/api/catalog", 400), ("GET", "/api/projects", 200)} <= seen
+    assert all(isinstance(line["duration_ms"], float) for line in access)

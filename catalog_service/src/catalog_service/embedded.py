@@ -45,7 +45,11 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
-            log.info("embedded PostgreSQL stopped")
+            # The server stops with its last user: a command run beside `serve` leaves it up.
+            if (self.pgdata / "postmaster.pid").exists():
+                log.debug("embedded PostgreSQL left running for the other processes using it")
+            else:
+                log.info("embedded PostgreSQL stopped")
 
     def __enter__(self) -> str:
         return self.start()

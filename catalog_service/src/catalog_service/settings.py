@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .logs import LogFormat
+
 
 class SettingsError(ValueError):
     """A wrong value in the environment; the message names the variable."""
@@ -35,6 +37,8 @@ class Settings:
     # How long a replica's claim on a project lasts before another may take it over
     # (CATALOG_LEASE_SECONDS; 0: derived from the fetch and validation timeouts).
     lease_seconds: float = 0.0
+    # CATALOG_LOG_FORMAT: text for people, json for a log collector.
+    log_format: LogFormat = "text"
 
     @property
     def effective_lease_seconds(self) -> float:
@@ -109,6 +113,11 @@ class Settings:
                     f"CATALOG_ALLOWED_NETWORKS must be comma-separated CIDRs, {part!r} is not one"
                 ) from None
 
+        raw_format = (text("CATALOG_LOG_FORMAT") or "text").lower()
+        if raw_format not in ("text", "json"):
+            raise SettingsError(f"CATALOG_LOG_FORMAT must be text or json, got {raw_format!r}")
+        log_format: LogFormat = "json" if raw_format == "json" else "text"
+
         return cls(
             database_url=database_url,
             data_dir=Path(text("CATALOG_DATA_DIR") or defaults.data_dir),
@@ -127,4 +136,5 @@ class Settings:
             workers=int(number("CATALOG_WORKERS", defaults.workers, minimum=1, integer=True)),
             auto_migrate=boolean("CATALOG_AUTO_MIGRATE", True),
             lease_seconds=number("CATALOG_LEASE_SECONDS", 0.0, minimum=0),
+            log_format=log_format,
         )
