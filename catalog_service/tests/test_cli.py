@@ -137,6 +137,16 @@ def test_json_logs_have_one_object_per_line_an_access_line_per_request_and_no_se
         except urllib.error.HTTPError as refused:
             assert refused.code == 400  # access_token is no parameter of the catalog
         urllib.request.urlopen(f"{base}/api/projects").close()
+        # A request line aiohttp cannot parse is answered by the server itself, before
+        # any middleware: as problem+json too, and without quoting the request.
+        try:
+            urllib.request.urlopen(f"{base}/api/catalog?api_key={secret}&q={'a' * 9000}")
+        except urllib.error.HTTPError as too_long:
+            assert too_long.code == 400
+            assert too_long.headers.get_content_type() == "application/problem+json"
+            assert "longer than the server accepts" in json.load(too_long)["detail"]
+        else:
+            raise AssertionError("a 9 KB request line was accepted")
 
     text = log.read_text()
     assert secret not in text

@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from . import logs
+from .api.problems import answer_unparseable_requests_with_problems
 from .app import create_app
 from .collector.fetch import NetworkPolicy, create_session
 from .collector.service import Collector
@@ -61,6 +62,7 @@ async def _create_token(url: str, name: str, admin: bool) -> str:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    answer_unparseable_requests_with_problems()
     with database_url(settings) as url:
         app = create_app(dataclasses.replace(settings, database_url=url, host=host, port=port))
         web.run_app(

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 import asyncpg
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from connexion.exceptions import ExtraParameterProblem, ProblemException
 
 from ..errors import CatalogError
@@ -177,3 +178,46 @@ async def outer_problems(request: web.Request, handler: Handler) -> web.StreamRe
         if refused is not None and "Allow" in refused.headers:
             response.headers["Allow"] = refused.headers["Allow"]
     return response
+
+
+class ProblemRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering requests it cannot parse (a request line
+    or header over 8 KiB, a bad method, a broken header) with problem+json as well.
+
+    Such requests never reach the app or its middlewares: aiohttp answers them itself,
+    in text/plain, echoing a piece of the request (which may hold a secret).
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            # Part of a response went out already: the connection is beyond saving.
+            raise ConnectionError("a response was sent already; cannot send the error")
+        if status >= 500:
+            self.log_exception("error handling a request from %s", request.remote, exc_info=exc)
+        else:
+            # Not aiohttp's message: it quotes the request, which may hold a secret.
+            log.info("unparseable request from %s: %s", request.remote, type(exc).__name__)
+        if isinstance(exc, LineTooLong):
+            detail = "the request line or a header is longer than the server accepts (8190 bytes)"
+        elif isinstance(exc, BadHttpMessage):
+            detail = "the request is not well-formed HTTP"
+        elif status >= 500:
+            detail = "an unexpected error occurred; it has been logged"
+        else:
+            detail = _phrase(status)
+        problem = problem_response(status, detail)
+        problem.force_close()
+        return problem
+
+
+def answer_unparseable_requests_with_problems() -> None:
+    """Make every server of this process use ProblemRequestHandler. aiohttp offers no
+    parameter for the handler class: its Server looks the name up when a connection
+    opens. Called once by `serve`, not at import."""
+    web_server.RequestHandler = ProblemRequestHandler  # type: ignore[misc]
