@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from catalog_service.collector.diff import diff
+from catalog_service.compare import diff
 
 from .conftest import REAL_SPECS
 

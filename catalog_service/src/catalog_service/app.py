@@ -3,88 +3,73 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from collections.abc import AsyncIterator
 
 import connexion
 from aiohttp import web
 
-from .api import outside_api, routing
-from .api.outside_api import cached_reads, request_metrics
-from .api.validation import VALIDATOR_MAP
+from .api import routing
 from .api.problems import body_limit, domain_errors, outer_problems
-from .collector.fetch import NetworkPolicy, create_session
-from .collector.service import Collector
-from .collector.workers import ValidatorPool
-from .catalog import templates
-from .catalog.cache import CatalogCache
-from .keys import CATALOG_CACHE, COLLECTOR, FETCH_SESSION, METRICS, POOL, SETTINGS, TEMPLATES, VALIDATORS
+from .api.validation import VALIDATOR_MAP
+from .collector.service import open_collector
+from .keys import ASSEMBLY, COLLECTOR, METRICS, POOL, RESPONSE_CACHE, SETTINGS, Assembly
 from .metrics import Metrics
+from .middlewares import cached_reads, request_metrics
+from .pages import setup_templates
+from .response_cache import ResponseCache
+from .routes import add_outside_routes
 from .settings import Settings
 from .spec import spec_path
 from .store.db import create_pool, migrate
 
-log = logging.getLogger(__name__)
+
+def _database_url(app: web.Application) -> str:
+    url = app[SETTINGS].database_url
+    if not url:
+        raise RuntimeError("create_app needs settings with a database_url")
+    return url
 
 
-def _database_ctx(settings: Settings):  # type: ignore[no-untyped-def]
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        assert settings.database_url, "create_app needs a database URL"
-        pool = await create_pool(settings.database_url)
-        try:
-            if settings.auto_migrate:
-                async with pool.acquire() as conn:
-                    await migrate(conn)
-            app[POOL] = pool
-            yield
-        finally:
-            await pool.close()
-
-    return database
+async def database(app: web.Application) -> AsyncIterator[None]:
+    """The connection pool; pending migrations first, unless CATALOG_AUTO_MIGRATE=false."""
+    pool = await create_pool(_database_url(app))
+    try:
+        if app[SETTINGS].auto_migrate:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        app[POOL] = pool
+        yield
+    finally:
+        await pool.close()
 
 
-def _collector_ctx(settings: Settings, *, run_scheduler: bool, prestart: bool):  # type: ignore[no-untyped-def]
-    async def collector(app: web.Application) -> AsyncIterator[None]:
-        session = create_session(NetworkPolicy(settings.allowed_networks))
-        validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
-        if prestart:
-            validators.start()
-        service = Collector(
-            pool=app[POOL],
-            settings=settings,
-            session=session,
-            validators=validators,
-            metrics=app[METRICS],
-        )
-        app[FETCH_SESSION] = session
-        app[VALIDATORS] = validators
+async def response_cache(app: web.Application) -> AsyncIterator[None]:
+    """Cached reads, dropped on every catalog_changed notification."""
+    cache = ResponseCache(_database_url(app))
+    await cache.start()
+    app[RESPONSE_CACHE] = cache
+    try:
+        yield
+    finally:
+        await cache.close()
+
+
+async def collector(app: web.Application) -> AsyncIterator[None]:
+    """The collector, and (unless switched off) its scheduling loop."""
+    assembly = app[ASSEMBLY]
+    async with open_collector(
+        app[POOL], app[SETTINGS], app[METRICS], prestart=assembly.prestart_validators
+    ) as service:
         app[COLLECTOR] = service
-        loop_task = asyncio.create_task(service.run(), name="collector") if run_scheduler else None
+        loop = asyncio.create_task(service.run(), name="collector") if assembly.run_scheduler else None
         try:
             yield
         finally:
-            if loop_task is not None:
-                loop_task.cancel()
-                await asyncio.gather(loop_task, return_exceptions=True)
-            await service.stop()
-            await validators.close()
-            await session.close()
-
-    return collector
-
-
-def _catalog_cache_ctx(settings: Settings):  # type: ignore[no-untyped-def]
-    async def catalog_cache(app: web.Application) -> AsyncIterator[None]:
-        assert settings.database_url
-        cache = CatalogCache(settings.database_url)
-        await cache.start()
-        app[CATALOG_CACHE] = cache
-        try:
-            yield
-        finally:
-            await cache.close()
-
-    return catalog_cache
+            if loop is not None:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
 
 
 def create_app(
@@ -118,14 +103,11 @@ def create_app(
     )
     app: web.Application = cx.app
     app[SETTINGS] = settings
+    app[ASSEMBLY] = Assembly(run_scheduler=run_scheduler, prestart_validators=prestart_validators)
     app[METRICS] = Metrics()
-    app[TEMPLATES] = templates.environment()
+    setup_templates(app)
     app.middlewares.append(request_metrics)
     app.middlewares.append(cached_reads)
-    outside_api.add_routes(app)
-    app.cleanup_ctx.append(_database_ctx(settings))
-    app.cleanup_ctx.append(_catalog_cache_ctx(settings))
-    app.cleanup_ctx.append(
-        _collector_ctx(settings, run_scheduler=run_scheduler, prestart=prestart_validators)
-    )
+    add_outside_routes(app)
+    app.cleanup_ctx.extend([database, response_cache, collector])
     return app

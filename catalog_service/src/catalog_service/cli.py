@@ -17,14 +17,12 @@ from aiohttp import web
 from . import logs
 from .api.problems import answer_unparseable_requests_with_problems
 from .app import create_app
-from .collector.fetch import NetworkPolicy, create_session
-from .collector.service import Collector
-from .collector.workers import ValidatorPool
+from .collector.service import open_collector
 from .embedded import EmbeddedPostgres
 from .errors import CatalogError
 from .metrics import Metrics
 from .settings import Settings, SettingsError
-from .store import tokens
+from .store import projects, tokens
 from .store.db import create_pool, migrate
 
 log = logging.getLogger("catalog_service")
@@ -100,34 +98,28 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _collect(settings: Settings, url: str, names: list[str], every: bool) -> int:
     pool = await create_pool(url, max_size=4)
-    session = create_session(NetworkPolicy(settings.allowed_networks))
-    validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
-    collector = Collector(
-        pool=pool, settings=settings, session=session, validators=validators, metrics=Metrics()
-    )
     failed = 0
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
         if every:
-            names = [r["name"] for r in await pool.fetch("SELECT name FROM projects ORDER BY name")]
-        for name in names:
-            try:
-                result = await collector.collect_named(name, trigger="cli")
-            except CatalogError as exc:
-                print(f"{name}: error: {exc.detail}")
-                failed += 1
-                continue
-            if result is None:
-                print(f"{name}: busy: another replica is collecting it right now")
-                failed += 1
-                continue
-            line = f"{name}: {result.outcome} ({result.status})"
-            print(line + (f": {result.error}" if result.error else ""), flush=True)
-            failed += result.status != "valid"
+            names = await projects.all_names(pool)
+        async with open_collector(pool, settings, Metrics()) as collector:
+            for name in names:
+                try:
+                    result = await collector.collect_named(name, trigger="cli")
+                except CatalogError as exc:
+                    print(f"{name}: error: {exc.detail}")
+                    failed += 1
+                    continue
+                if result is None:
+                    print(f"{name}: busy: another replica is collecting it right now")
+                    failed += 1
+                    continue
+                line = f"{name}: {result.outcome} ({result.status})"
+                print(line + (f": {result.error}" if result.error else ""), flush=True)
+                failed += result.status != "valid"
     finally:
-        await validators.close()
-        await session.close()
         await pool.close()
     return 1 if failed else 0
 

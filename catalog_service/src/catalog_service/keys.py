@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import aiohttp
+from dataclasses import dataclass
+
 import asyncpg
-import jinja2
 from aiohttp import web
 
-from .catalog.cache import CatalogCache
 from .collector.service import Collector
-from .collector.workers import ValidatorPool
 from .metrics import Metrics
+from .response_cache import ResponseCache
 from .settings import Settings
 
+
+@dataclass(frozen=True)
+class Assembly:
+    """How create_app was asked to assemble this app (tests switch parts off)."""
+
+    run_scheduler: bool = True
+    prestart_validators: bool = True
+
+
 SETTINGS = web.AppKey("settings", Settings)
+ASSEMBLY = web.AppKey("assembly", Assembly)
 POOL = web.AppKey("pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
-# The collector's one HTTP client session (with the network policy in its connector).
-FETCH_SESSION = web.AppKey("fetch_session", aiohttp.ClientSession)
-VALIDATORS = web.AppKey("validators", ValidatorPool)
+# The collector, with its HTTP session (the network policy) and validation workers.
 COLLECTOR = web.AppKey("collector", Collector)
-CATALOG_CACHE = web.AppKey("catalog_cache", CatalogCache)
-TEMPLATES = web.AppKey("templates", jinja2.Environment)
+RESPONSE_CACHE = web.AppKey("response_cache", ResponseCache)

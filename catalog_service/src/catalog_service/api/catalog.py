@@ -11,12 +11,13 @@ from urllib.parse import quote, urlencode
 import yaml
 from aiohttp import web
 
-from ..catalog.cache import Cached, body_etag, etag_matches
-from ..collector.fetch import redacted
-from ..keys import CATALOG_CACHE, POOL, TEMPLATES
+from ..keys import POOL, RESPONSE_CACHE
+from ..pages import render
+from ..response_cache import Cached, body_etag, etag_matches
 from ..store import catalog as store
+from ..urls import redacted
 from .negotiation import ALTERNATIVES, YAML, negotiated
-from .projects import _iso
+from . import iso
 
 JSON = "application/json"
 # Published documents change rarely; clients revalidate with the ETag after a minute.
@@ -45,8 +46,8 @@ def entry_body(row: Any) -> dict[str, Any]:
         "errors_count": row["errors_count"],
         "operations_count": row["operations_count"],
         "tags": list(row["tags"]),
-        "last_checked_at": _iso(row["last_checked_at"]),
-        "last_changed_at": _iso(row["last_changed_at"]),
+        "last_checked_at": iso(row["last_checked_at"]),
+        "last_changed_at": iso(row["last_changed_at"]),
         "links": links(row["name"], row["swagger_url"]),
     }
 
@@ -68,13 +69,13 @@ def respond(request: web.Request, cached: Cached) -> web.Response:
     if media_type in ALTERNATIVES:
         content_type = negotiated(request, media_type) + (";" + parameters if parameters else "")
         extra["Vary"] = "Accept"
-    if etag_matches(request.headers.get("If-None-Match"), cached.etag):
+    if etag_matches(request, cached.etag):
         return _not_modified(cached.etag, extra)
     return web.Response(body=cached.body, headers={"ETag": cached.etag, "Content-Type": content_type, **extra})
 
 
 def remember(request: web.Request, cached: Cached) -> web.Response:
-    request.config_dict[CATALOG_CACHE].put(cache_key(request), cached)
+    request.config_dict[RESPONSE_CACHE].put(cache_key(request), cached)
     return respond(request, cached)
 
 
@@ -86,10 +87,10 @@ async def list_catalog(
     limit: int = 100,
     offset: int = 0,
 ) -> web.Response:
-    cache = request.config_dict[CATALOG_CACHE]
+    cache = request.config_dict[RESPONSE_CACHE]
     # Known without a query while the change listener is up: a 304 costs nothing.
     etag = cache.etag(cache_key(request))
-    if etag is not None and etag_matches(request.headers.get("If-None-Match"), etag):
+    if etag is not None and etag_matches(request, etag):
         return _not_modified(etag)
     rows, total = await store.list_entries(
         request.config_dict[POOL], q=q, tag=tag, status=status, limit=limit, offset=offset
@@ -125,7 +126,7 @@ async def get_openapi_yaml(request: web.Request, name: str) -> web.Response:
     content_json, etag = await _document(request, name)
     # Another representation of the same version: its own validator, derived from the JSON one.
     etag = '"' + hashlib.sha256((etag + "yaml").encode()).hexdigest()[:32] + '"'
-    if etag_matches(request.headers.get("If-None-Match"), etag):
+    if etag_matches(request, etag):
         return _not_modified(etag, {"Cache-Control": DOCUMENT_CACHE_CONTROL})
     # Serialising a large document takes a while: not on the event loop.
     body = await asyncio.to_thread(_to_yaml, content_json)
@@ -140,7 +141,7 @@ async def list_versions(request: web.Request, name: str, limit: int = 100, offse
     items = [
         {
             "sha256": row["sha256"].hex(),
-            "collected_at": _iso(row["collected_at"]),
+            "collected_at": iso(row["collected_at"]),
             "version": row["version"],
             "valid": row["valid"],
         }
@@ -183,7 +184,5 @@ async def browse(request: web.Request, primaryName: str | None = None) -> web.Re
     ]
     names = {row["name"] for row in apis}
     primary = primaryName if primaryName in names else (apis[0]["name"] if apis else None)
-    html = request.config_dict[TEMPLATES].get_template("browse.html").render(
-        apis=apis, urls=urls, primary=primary, ui="/api/ui"
-    )
-    return web.Response(text=html, content_type="text/html")
+    context = {"apis": apis, "urls": urls, "primary": primary, "ui": "/api/ui"}
+    return render("browse.html", request, context)

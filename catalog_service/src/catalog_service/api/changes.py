@@ -13,7 +13,7 @@ from ..keys import POOL
 from ..store import changes as store
 from .negotiation import ATOM as ATOM_TYPE
 from .negotiation import negotiated
-from .projects import _iso
+from . import iso
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 100
@@ -26,7 +26,7 @@ def change_body(row: Any) -> dict[str, Any]:
         "to_sha256": row["to_sha256"].hex(),
         "from_version": row["from_version"],
         "to_version": row["to_version"],
-        "collected_at": _iso(row["collected_at"]),
+        "collected_at": iso(row["collected_at"]),
         "breaking": row["breaking"],
         "changes": list(row["changes"]),
     }
@@ -50,7 +50,7 @@ async def list_changes(
     return {"items": [change_body(r) for r in rows], "total": total}
 
 
-def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
+def _element(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
     element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
     element.text = text
     return element
@@ -68,21 +68,21 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     self_url = f"{origin}/api/changes.atom" + ("?breaking=true" if breaking else "")
-    _text(feed, "id", self_url)
-    _text(feed, "title", "API catalog: " + ("breaking changes" if breaking else "changes"))
-    _text(feed, "updated", _stamp(rows[0]["collected_at"] if rows else dt.datetime.now(dt.UTC)))
+    _element(feed, "id", self_url)
+    _element(feed, "title", "API catalog: " + ("breaking changes" if breaking else "changes"))
+    _element(feed, "updated", _stamp(rows[0]["collected_at"] if rows else dt.datetime.now(dt.UTC)))
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": self_url, "type": ATOM_TYPE})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": f"{origin}/", "type": "text/html"})
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    _text(author, "name", "catalog-service")
+    _element(author, "name", "catalog-service")
     for row in rows:
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        _text(entry, "id", f"{origin}/api/catalog/{quote(row['project'])}/changes#{row['id']}")
+        _element(entry, "id", f"{origin}/api/catalog/{quote(row['project'])}/changes#{row['id']}")
         versions = f"{row['from_version'] or '?'} → {row['to_version'] or '?'}"
         label = "breaking change" if row["breaking"] else "change"
         count = len(row["changes"])
-        _text(entry, "title", f"{row['project']} {versions}: {count} {label}{'s' if count != 1 else ''}")
-        _text(entry, "updated", _stamp(row["collected_at"]))
+        _element(entry, "title", f"{row['project']} {versions}: {count} {label}{'s' if count != 1 else ''}")
+        _element(entry, "updated", _stamp(row["collected_at"]))
         ET.SubElement(
             entry, f"{{{ATOM}}}link",
             {"rel": "alternate", "href": f"{origin}/apis/{quote(row['project'])}#changes", "type": "text/html"},
@@ -92,7 +92,7 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
             ("BREAKING " if c["breaking"] else "") + (f"{c['method']} {c['path']}: " if c["method"] else "") + c["message"]
             for c in row["changes"]
         ]
-        _text(entry, "summary", "\n".join(lines), type="text")
+        _element(entry, "summary", "\n".join(lines), type="text")
     body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return web.Response(
         body=body, content_type=negotiated(request, ATOM_TYPE), charset="utf-8", headers={"Vary": "Accept"}

@@ -6,18 +6,12 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from yarl import URL
-
-from ..collector.fetch import redacted
-from ..errors import BadRequest
+from . import iso
 from ..keys import COLLECTOR, POOL
-from ..store import collector as queue
+from ..store import queue
 from ..store import projects as store
+from ..urls import checked_swagger_url, redacted
 from .auth import caller, require_owner
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def project_body(row: asyncpg.Record) -> dict[str, Any]:
@@ -31,30 +25,11 @@ def project_body(row: asyncpg.Record) -> dict[str, Any]:
         "contact": row["contact"],
         "owner": row["owner"],
         "status": row["status"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "last_checked_at": _iso(row["last_checked_at"]),
-        "last_changed_at": _iso(row["last_changed_at"]),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "last_checked_at": iso(row["last_checked_at"]),
+        "last_changed_at": iso(row["last_changed_at"]),
     }
-
-
-def checked_swagger_url(raw: str) -> str:
-    """The schema checks the shape; this checks that it parses to an http(s) URL with a host."""
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in raw):
-        raise BadRequest("swagger_url contains spaces or control characters")
-    try:
-        url = URL(raw)
-        scheme, host, port = url.scheme, url.host, url.port
-        text = str(url)
-    except (ValueError, TypeError):
-        raise BadRequest("swagger_url is not a valid URL") from None
-    if scheme not in ("http", "https"):
-        raise BadRequest("swagger_url must be an http or https URL")
-    if not host:
-        raise BadRequest("swagger_url has no host")
-    if port is not None and not 0 < port < 65536:
-        raise BadRequest("swagger_url has an invalid port")
-    return text
 
 
 async def create_project(request: web.Request, body: dict[str, Any]) -> tuple[Any, int, dict[str, str]]:
@@ -122,8 +97,8 @@ async def list_collections(
     )
     items = [
         {
-            "started_at": _iso(row["started_at"]),
-            "finished_at": _iso(row["finished_at"]),
+            "started_at": iso(row["started_at"]),
+            "finished_at": iso(row["finished_at"]),
             "http_status": row["http_status"],
             "outcome": row["outcome"],
             "error": row["error"],

@@ -14,9 +14,9 @@ from typing import Any
 
 from connexion.resolver import Resolver
 
-from . import catalog, changes, health, projects, validate
+from . import catalog, changes, projects, service, validate
 
-HANDLER_MODULES: tuple[ModuleType, ...] = (projects, catalog, changes, validate, health)
+HANDLER_MODULES: tuple[ModuleType, ...] = (projects, catalog, changes, validate, service)
 
 
 def snake_case(operation_id: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
     OpenAPIV30SpecValidator,
@@ -24,24 +24,10 @@ MAX_ERRORS = 100
 # document may nest. Real API descriptions stay far below both.
 MAX_EXPANDED_NODES = 5_000_000
 MAX_DEPTH = 128
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 class Rejected(Exception):
     """The bytes are not a document we can validate; the message says why."""
-
-
-@dataclass
-class Analysis:
-    spec_format: str | None
-    valid: bool
-    errors: list[dict[str, str]]
-    version: str | None = None
-    title: str | None = None
-    description: str | None = None
-    # The parsed document as JSON, keys in the order of the source; None when unparseable.
-    content_json: str | None = None
-    operations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _no_fetching(cls: type) -> type:
@@ -49,7 +35,7 @@ def _no_fetching(cls: type) -> type:
     return type(f"Local{cls.__name__}", (cls,), {"resolver_handlers": {}})
 
 
-VALIDATORS = {
+SPEC_VALIDATORS = {
     "swagger-2.0": _no_fetching(OpenAPIV2SpecValidator),
     "openapi-3.0": _no_fetching(OpenAPIV30SpecValidator),
     "openapi-3.1": _no_fetching(OpenAPIV31SpecValidator),
@@ -194,7 +180,7 @@ def external_refs(document: Any) -> list[dict[str, str]]:
                     {
                         "message": f"external reference {ref!r} is not fetched; only references "
                         "inside the document ('#/...') are supported",
-                        "path": _text(_pointer((*path, "$ref"))) or "",
+                        "path": storable_text(_pointer((*path, "$ref"))) or "",
                     }
                 )
             stack.extend((child, (*path, key)) for key, child in value.items())
@@ -217,12 +203,12 @@ def _forget_validated_documents() -> None:
 
 def validation_errors(document: dict[str, Any], spec_format: str) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
-    validator = VALIDATORS[spec_format](document)
+    validator = SPEC_VALIDATORS[spec_format](document)
     try:
         for error in validator.iter_errors():
             message = str(getattr(error, "message", error)).split("\n\n")[0]
             path = _pointer(getattr(error, "absolute_path", None) or ())
-            errors.append({"message": _text(message) or "", "path": _text(path) or ""})
+            errors.append({"message": storable_text(message) or "", "path": storable_text(path) or ""})
             if len(errors) >= MAX_ERRORS:
                 break
     except RecursionError:
@@ -252,8 +238,8 @@ def operations_of(document: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "method": method.upper(),
                     "path": str(path),
-                    "operation_id": _text(operation.get("operationId")),
-                    "summary": _text(operation.get("summary")),
+                    "operation_id": storable_text(operation.get("operationId")),
+                    "summary": storable_text(operation.get("summary")),
                     "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
                     "deprecated": operation.get("deprecated") is True,
                 }
@@ -261,7 +247,7 @@ def operations_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _text(value: Any) -> str | None:
+def storable_text(value: Any) -> str | None:
     """Text PostgreSQL can store: no NUL, no unpaired surrogate."""
     if value is None:
         return None
@@ -297,9 +283,9 @@ def analyze(raw: bytes, declared_charset: str | None = None) -> Analysis:
         spec_format=spec_format,
         valid=not errors,
         errors=errors,
-        version=_text(info.get("version")),
-        title=_text(info.get("title")),
-        description=_text(info.get("description")),
+        version=storable_text(info.get("version")),
+        title=storable_text(info.get("title")),
+        description=storable_text(info.get("description")),
         content_json=content_json,
         operations=operations_of(document),
     )

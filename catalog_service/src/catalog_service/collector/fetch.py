@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from ..settings import IPNetwork
+from ..urls import redacted
 
 USER_AGENT = "catalog-service/0.1 (API catalog collector)"
 MAX_REDIRECTS = 5
@@ -110,17 +111,6 @@ def _disguised_ipv4(url: str) -> tuple[str, str] | None:
         return host, socket.inet_ntoa(socket.inet_aton(host))
     except OSError:
         return None
-
-
-def redacted(url: str) -> str:
-    """The URL as it may appear in logs and errors: without credentials."""
-    try:
-        parsed = URL(url)
-        if parsed.user or parsed.password:
-            parsed = parsed.with_user(None).with_password(None)
-        return str(parsed)
-    except ValueError:
-        return "<unparseable URL>"
 
 
 async def fetch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -11,15 +12,17 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import aiohttp
 import asyncpg
 
 from ..metrics import Metrics
 from ..settings import Settings
-from ..store import collector as store
-from ..store.collector import Job, Result
-from .fetch import fetch, redacted
+from ..domain import Analysis, Job, Result, ValidationError
+from ..store import queue as store
+from ..urls import redacted
+from .fetch import NetworkPolicy, create_session, fetch
 from .workers import RETIRE_AFTER_BYTES, ValidatorPool, release_memory
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,32 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 24 * 3600.0
 # How often an idle replica looks for due work that other replicas made due.
 POLL_SECONDS = 2.0
+
+
+async def digest(raw: bytes) -> bytes:
+    """SHA-256 of a document. hashlib lets go of the GIL on large inputs: a 20 MB hash
+    in a thread does not stall the event loop."""
+    return (await asyncio.to_thread(hashlib.sha256, raw)).digest()
+
+
+@contextlib.asynccontextmanager
+async def open_collector(
+    pool: asyncpg.Pool, settings: Settings, metrics: Metrics, *, prestart: bool = True
+) -> AsyncIterator[Collector]:
+    """A collector with everything it owns (the HTTP session under the network policy,
+    the validation workers), closed again on the way out. The app and the CLI both
+    open it here."""
+    session = create_session(NetworkPolicy(settings.allowed_networks))
+    validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
+    if prestart:
+        validators.start()
+    collector = Collector(pool=pool, settings=settings, session=session, validators=validators, metrics=metrics)
+    try:
+        yield collector
+    finally:
+        await collector.stop()
+        await validators.close()
+        await session.close()
 
 
 def replica_name() -> str:
@@ -174,18 +203,13 @@ class Collector:
             return self._unchanged(job, started_at, fetched.http_status, keep=True)
 
         assert fetched.body is not None
-        # hashlib lets go of the GIL on large inputs: a 20 MB hash does not stall the loop.
-        sha256 = (await asyncio.to_thread(hashlib.sha256, fetched.body)).digest()
+        sha256 = await digest(fetched.body)
         if sha256 == job.current_sha256:
             result = self._unchanged(job, started_at, fetched.http_status, keep=False)
             result.etag, result.last_modified = fetched.etag, fetched.last_modified
             return result
 
-        analysis = await store.find_analysis(self.pool, sha256=sha256)
-        if analysis is None:
-            began = time.perf_counter()
-            analysis = await self.validators.analyze(fetched.body, fetched.charset)
-            self.metrics.validation_seconds.observe(time.perf_counter() - began)
+        analysis = await self._analysis(fetched.body, fetched.charset, sha256)
         async with self.pool.acquire() as conn:
             document_id = await store.store_document(
                 conn, project_id=job.id, sha256=sha256, raw=fetched.body, analysis=analysis
@@ -206,6 +230,35 @@ class Collector:
             last_modified=fetched.last_modified,
             large=len(fetched.body) > RETIRE_AFTER_BYTES,
         )
+
+    async def _analysis(self, raw: bytes, charset: str | None, sha256: bytes) -> Analysis:
+        """The verdict on these bytes: the one reached before for the same bytes in any
+        project, else a worker's. Nothing is validated twice."""
+        analysis = await store.find_analysis(self.pool, sha256=sha256)
+        if analysis is None:
+            began = time.perf_counter()
+            analysis = await self.validators.analyze(raw, charset)
+            self.metrics.validation_seconds.observe(time.perf_counter() - began)
+        return analysis
+
+    # -- judging without storing (POST /api/validate) ------------------------------
+
+    async def judge(self, raw: bytes, charset: str | None = None) -> Analysis:
+        """The verdict a collection would reach on these bytes; nothing is stored."""
+        return await self._analysis(raw, charset, await digest(raw))
+
+    async def judge_url(self, url: str) -> Analysis:
+        """Download ``url`` exactly as a collection would, and judge what came."""
+        fetched = await fetch(
+            self.session,
+            url,
+            timeout=self.settings.fetch_timeout,
+            max_bytes=self.settings.max_spec_bytes,
+        )
+        if fetched.body is None:
+            error: ValidationError = {"message": fetched.error or "not downloaded", "path": ""}
+            return Analysis(spec_format=None, valid=False, errors=[error])
+        return await self.judge(fetched.body, fetched.charset)
 
     async def _record_change(self, job: Job, sha256: bytes, document_id: int, new_json: str | None) -> None:
         """A new valid version after another one: what changed between them."""

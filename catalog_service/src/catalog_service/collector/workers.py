@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .analyze import Analysis, analyze
-from .diff import diff
+from ..compare import diff
+from ..domain import Analysis
+from .analyze import analyze
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -15,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # Any fixed 64-bit number: every replica takes this advisory lock before it migrates.
 MIGRATION_LOCK_KEY = 0x63617461_6C6F6701
+
+LISTEN_HEARTBEAT_SECONDS = 10.0
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -70,6 +74,33 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return applied
+
+
+async def ping(db: asyncpg.Pool) -> None:
+    """One round trip: raises when the database cannot be reached."""
+    await db.fetchval("SELECT 1")
+
+
+async def listen_until_lost(
+    dsn: str, channel: str, *, on_notify: Callable[[], None], on_listening: Callable[[], None]
+) -> None:
+    """LISTEN on ``channel`` over a connection of its own, calling ``on_notify`` for every
+    notification, until that connection is lost; then return. Raises when it cannot
+    connect. A heartbeat notices a server that vanished without closing the socket."""
+    lost = asyncio.Event()
+    conn = await asyncpg.connect(dsn)
+    try:
+        conn.add_termination_listener(lambda _: lost.set())
+        await conn.add_listener(channel, lambda *_: on_notify())
+        on_listening()
+        while not lost.is_set():
+            try:
+                await asyncio.wait_for(lost.wait(), LISTEN_HEARTBEAT_SECONDS)
+            except TimeoutError:
+                await conn.fetchval("SELECT 1", timeout=5)
+    finally:
+        if not conn.is_closed():
+            conn.terminate()
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

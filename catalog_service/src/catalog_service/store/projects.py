@@ -104,3 +104,7 @@ async def delete_project(db: Executor, *, name: str) -> None:
     deleted = await db.fetchval("DELETE FROM projects WHERE name = $1 RETURNING id", name)
     if deleted is None:
         raise NotFound(f"no project named {name!r}")
+
+
+async def all_names(db: Executor) -> list[str]:
+    return [row["name"] for row in await db.fetch("SELECT name FROM projects ORDER BY name")]

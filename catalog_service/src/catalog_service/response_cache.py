@@ -18,9 +18,11 @@ import logging
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
-import asyncpg
+from aiohttp import web
+from aiohttp.helpers import ETAG_ANY
+
+from .store import db
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ MAX_ENTRIES = 1024
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ENTRY_BYTES = 8 * 1024 * 1024
 RECONNECT_SECONDS = 2.0
+# Fired by a trigger on projects whenever something a reader can see changes.
+CHANNEL = "catalog_changed"
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,16 @@ def body_etag(body: bytes) -> str:
     return 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
+def etag_matches(request: web.Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names ``etag`` (weak comparison, RFC 9110)."""
+    candidates = request.if_none_match
+    if not candidates:
         return False
-    candidates = {part.strip() for part in header.split(",")}
-    # Weak comparison (RFC 9110): W/"x" and "x" match.
-    return "*" in candidates or etag.removeprefix("W/") in {c.removeprefix("W/") for c in candidates}
+    value = etag.removeprefix("W/").strip('"')
+    return any(candidate.value in (ETAG_ANY, value) for candidate in candidates)
 
 
-class CatalogCache:
+class ResponseCache:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._responses: OrderedDict[str, Cached] = OrderedDict()
@@ -103,25 +108,16 @@ class CatalogCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _notified(self, *_: Any) -> None:
-        self.invalidate()
+    def _listening_now(self) -> None:
+        self.invalidate()  # whatever happened while we were not listening
+        self._listening = True
 
     async def _listen_forever(self) -> None:
         while True:
-            lost = asyncio.Event()
-            conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn)
-                conn.add_termination_listener(lambda _: lost.set())
-                await conn.add_listener("catalog_changed", self._notified)
-                self.invalidate()  # whatever happened while we were not listening
-                self._listening = True
-                while not lost.is_set():
-                    # A cheap heartbeat also notices a server that vanished silently.
-                    try:
-                        await asyncio.wait_for(lost.wait(), 10)
-                    except TimeoutError:
-                        await conn.fetchval("SELECT 1", timeout=5)
+                await db.listen_until_lost(
+                    self._dsn, CHANNEL, on_notify=self.invalidate, on_listening=self._listening_now
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: not listening
@@ -129,6 +125,4 @@ class CatalogCache:
             finally:
                 self._listening = False
                 self.invalidate()
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
             await asyncio.sleep(RECONNECT_SECONDS)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .analyze import HTTP_METHODS
+from ..domain import HTTP_METHODS
 
 MAX_SCHEMA_DEPTH = 32
 MAX_CHANGES = 1000
@@ -88,7 +88,7 @@ def _media_schema(content: Any) -> dict[str, Any] | None:
     return (first or {}).get("schema") or {} if isinstance(first, dict) else None
 
 
-def operations_of(document: dict[str, Any]) -> dict[tuple[str, str], Operation]:
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], Operation]:
     resolver = _Resolver(document)
     swagger2 = "swagger" in document
     found: dict[tuple[str, str], Operation] = {}
@@ -160,7 +160,7 @@ class _Differ:
     # -- operations -----------------------------------------------------------------
 
     def run(self) -> list[Change]:
-        old_ops, new_ops = operations_of(self.old_doc), operations_of(self.new_doc)
+        old_ops, new_ops = _operations(self.old_doc), _operations(self.new_doc)
         old_paths = {key[1] for key in old_ops}
         new_paths = {key[1] for key in new_ops}
         for template in sorted(old_paths - new_paths):

@@ -1,33 +1,16 @@
-"""The collector's queue and records: leases, documents, operations, attempts."""
+"""The collection queue and its records: leases, documents, operations, attempts."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from ..collector.analyze import Analysis
+from ..domain import Analysis, Job, Result
 from ..errors import NotFound
 from .db import page_total
 
 Executor = asyncpg.Connection | asyncpg.Pool
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    name: str
-    swagger_url: str
-    http_etag: str | None
-    http_last_modified: str | None
-    current_sha256: bytes | None
-    current_valid: bool | None
-    consecutive_failures: int
-    trigger: str
-    published_document_id: int | None = None
-    published_sha256: bytes | None = None
 
 
 # Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger) are
@@ -216,23 +199,6 @@ async def record_change(
         any(change["breaking"] for change in changes),
         changes,
     )
-
-
-@dataclass
-class Result:
-    outcome: str
-    status: str
-    started_at: dt.datetime
-    http_status: int | None = None
-    error: str | None = None
-    document_id: int | None = None
-    changed: bool = False
-    published: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-    keep_cache_headers: bool = False
-    # A document over the size at which the process hands memory back afterwards.
-    large: bool = False
 
 
 async def finish(

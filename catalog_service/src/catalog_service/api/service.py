@@ -1,0 +1,33 @@
+"""The service itself: /api/health (in the spec) and /metrics (outside it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..errors import Unavailable
+from ..keys import METRICS, POOL
+from ..store import db, queue
+from .problems import DATABASE_ERRORS
+
+
+async def health(request: web.Request) -> tuple[dict[str, str], int]:
+    try:
+        async with asyncio.timeout(3):
+            await db.ping(request.config_dict[POOL])
+    except DATABASE_ERRORS:
+        raise Unavailable("the database cannot be reached") from None
+    return {"status": "ok", "database": "ok"}, 200
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    metrics = request.config_dict[METRICS]
+    depth = await queue.queue_depth(request.config_dict[POOL])
+    body = generate_latest(metrics.registry) + (
+        "# HELP catalog_queue_depth Projects due for collection and not being collected\n"
+        "# TYPE catalog_queue_depth gauge\n"
+        f"catalog_queue_depth {depth}\n"
+    ).encode()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

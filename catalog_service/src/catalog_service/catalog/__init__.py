@@ -1,1 +1,0 @@
-"""What is published: response caching, the human pages, discovery documents."""

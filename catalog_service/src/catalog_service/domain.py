@@ -1,0 +1,82 @@
+"""The catalog's words: what a project's status, a collection's outcome, a verdict and
+a job are. Plain data, used by every layer; nothing here does I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypedDict, get_args
+
+# A project's status: pending (never collected), valid, invalid (downloaded but not a
+# parseable or valid document), unreachable (not downloaded).
+Status = Literal["pending", "valid", "invalid", "unreachable"]
+STATUSES: Final[tuple[Status, ...]] = get_args(Status)
+
+# What one collection attempt came to.
+Outcome = Literal["changed", "unchanged", "invalid", "unreachable", "refused"]
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+
+# What started a collection.
+Trigger = Literal["registration", "refresh", "url-change", "schedule", "cli"]
+
+SpecFormat = Literal["swagger-2.0", "openapi-3.0", "openapi-3.1"]
+
+# The operations of a path item, in the order OpenAPI lists them.
+HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class ValidationError(TypedDict):
+    message: str
+    # A JSON pointer into the document ('' is the whole document).
+    path: str
+
+
+@dataclass
+class Analysis:
+    """The verdict on one document's bytes, and what is extracted from a valid one."""
+
+    spec_format: SpecFormat | None
+    valid: bool
+    errors: list[ValidationError]
+    version: str | None = None
+    title: str | None = None
+    description: str | None = None
+    # The parsed document as JSON, keys in the order of the source; None when unparseable.
+    content_json: str | None = None
+    operations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One project leased for collection, with what the last collection left."""
+
+    id: int
+    name: str
+    swagger_url: str
+    http_etag: str | None
+    http_last_modified: str | None
+    current_sha256: bytes | None
+    current_valid: bool | None
+    consecutive_failures: int
+    trigger: Trigger
+    published_document_id: int | None = None
+    published_sha256: bytes | None = None
+
+
+@dataclass
+class Result:
+    """What one collection came to, as it is recorded."""
+
+    outcome: Outcome
+    status: Status
+    started_at: dt.datetime
+    http_status: int | None = None
+    error: str | None = None
+    document_id: int | None = None
+    changed: bool = False
+    published: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    keep_cache_headers: bool = False
+    # A document over the size at which the process hands memory back afterwards.
+    large: bool = False

@@ -1,0 +1,37 @@
+"""The human pages: HTML for people, apart from the JSON API, rendered with Jinja2
+through aiohttp-jinja2."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+
+def when(value: dt.datetime | str | None) -> str:
+    if value is None:
+        return "never"
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# Our own key: connexion sets up aiohttp-jinja2 in the /api sub-app under the default
+# one, for its Swagger UI, and config_dict would find that environment first.
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+
+
+def render(template: str, request: web.Request, context: dict[str, Any]) -> web.Response:
+    return aiohttp_jinja2.render_template(template, request, context, app_key=TEMPLATES)
+
+
+def setup_templates(app: web.Application) -> None:
+    aiohttp_jinja2.setup(
+        app,
+        app_key=TEMPLATES,
+        loader=jinja2.PackageLoader("catalog_service.pages", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        filters={"when": when},
+    )

@@ -1,0 +1,15 @@
+"""Every route outside the /api spec, wired here and nowhere else."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .api import discovery, service
+from .pages import views
+
+
+def add_outside_routes(app: web.Application) -> None:
+    app.router.add_get("/", views.index)
+    app.router.add_get("/apis/{name}", views.api_page)
+    app.router.add_get("/.well-known/api-catalog", discovery.api_catalog)
+    app.router.add_get("/metrics", service.prometheus)
