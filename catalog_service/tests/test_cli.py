@@ -158,3 +158,30 @@ def test_json_logs_have_one_object_per_line_an_access_line_per_request_and_no_se
     seen = {(line["method"], line["path"], line["status"]) for line in access}
     assert {("GET", "/api/catalog", 400), ("GET", "/api/projects", 200)} <= seen
     assert all(isinstance(line["duration_ms"], float) for line in access)
+
+
+async def test_an_applied_migration_edited_later_stops_start_up_with_a_clear_message(server_url: str) -> None:
+    from .conftest import _with_database
+
+    name = "catalog_migration_edited"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    try:
+        conn = await asyncpg.connect(url)
+        await migrate(conn)
+        stored = await conn.fetch("SELECT name, checksum FROM schema_migrations ORDER BY version")
+        assert [(r["name"], r["checksum"]) for r in stored] == [(m.name, m.checksum) for m in available_migrations()]
+        # As if 0002's file had been edited since it was applied here.
+        await conn.execute("UPDATE schema_migrations SET checksum = 'something else' WHERE version = 2")
+        await conn.close()
+
+        for command in (["migrate"], ["serve", "--port", str(free_port())]):
+            result = await asyncio.to_thread(run_cli, *command, DATABASE_URL=url)
+            assert result.returncode == 1, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert last.startswith("error: migration 0002_") and "changed after it was applied" in last
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

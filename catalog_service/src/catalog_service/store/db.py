@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -12,6 +13,8 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
+
+from ..errors import CatalogError
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +26,19 @@ LISTEN_HEARTBEAT_SECONDS = 10.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
+class MigrationEdited(CatalogError):
+    """An applied migration's file no longer matches what was applied."""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
 
 def available_migrations() -> list[Migration]:
@@ -55,19 +66,38 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                 version     integer PRIMARY KEY,
                 name        text NOT NULL,
                 applied_at  timestamptz NOT NULL DEFAULT now()
-            )
+            );
+            -- The SHA-256 of the file as applied (NULL for those applied before it was kept).
+            ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;
             """
         )
-        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        done = {
+            row["version"]: row["checksum"]
+            for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        }
         for migration in available_migrations():
             if migration.version in done:
+                recorded = done[migration.version]
+                if recorded is None:
+                    await conn.execute(
+                        "UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                        migration.version,
+                        migration.checksum,
+                    )
+                elif recorded != migration.checksum:
+                    raise MigrationEdited(
+                        f"migration {migration.name} was changed after it was applied to this "
+                        "database; restore the file as it was, and put the change in a new "
+                        "numbered migration"
+                    )
                 continue
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
                     migration.name,
+                    migration.checksum,
                 )
             log.info("applied migration %s", migration.name)
             applied.append(migration.name)
