@@ -8,7 +8,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c $(
 # Root installs Debian packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench chromium wrk clean-data
+.PHONY: run test check bench chromium wrk clean-data
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "catalog-service needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -28,6 +28,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test chromium
 	cd catalog_service && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Checked, not hoped: lint, formatting and strict typing (configured in pyproject.toml).
+check: $(VENV)/.installed-test
+	cd catalog_service && ../$(BIN)/ruff check src tests benchmarks
+	cd catalog_service && ../$(BIN)/ruff format --check src tests benchmarks
+	cd catalog_service && ../$(BIN)/mypy
 
 # The browser tests drive Debian's chromium headless.
 chromium:

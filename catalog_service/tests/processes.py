@@ -51,7 +51,11 @@ def running(
     """Start ``command`` in its own process group, wait until healthy, stop it with SIGTERM."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            list(command), env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

@@ -24,42 +24,73 @@ PARKEREN = {
     "info": {"title": "Parkeervergunningen", "version": "2.1.0", "description": "Vergunningen voor bewoners"},
     "paths": {
         "/vergunningen": {
-            "get": {"operationId": "zoekVergunningen", "summary": "Zoek vergunningen", "responses": {"200": {"description": "ok"}}},
-            "post": {"operationId": "vraagVergunningAan", "summary": "Vraag een vergunning aan", "responses": {"201": {"description": "ok"}}},
+            "get": {
+                "operationId": "zoekVergunningen",
+                "summary": "Zoek vergunningen",
+                "responses": {"200": {"description": "ok"}},
+            },
+            "post": {
+                "operationId": "vraagVergunningAan",
+                "summary": "Vraag een vergunning aan",
+                "responses": {"201": {"description": "ok"}},
+            },
         },
         "/vergunningen/{id}": {
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "delete": {"operationId": "trekIn", "summary": "Trek een vergunning in", "deprecated": True, "responses": {"204": {"description": "ok"}}},
+            "delete": {
+                "operationId": "trekIn",
+                "summary": "Trek een vergunning in",
+                "deprecated": True,
+                "responses": {"204": {"description": "ok"}},
+            },
         },
     },
 }
 
 WEATHER = {
     "openapi": "3.1.0",
-    "info": {"title": "City weather", "version": "1.0.0", "description": "Measurements of the weather stations"},
+    "info": {
+        "title": "City weather",
+        "version": "1.0.0",
+        "description": "Measurements of the weather stations",
+    },
     "paths": {
         "/stations/{station}/readings": {
             "parameters": [{"name": "station", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "get": {"operationId": "getReadings", "summary": "Latest temperature readings of a station", "responses": {"200": {"description": "ok"}}},
+            "get": {
+                "operationId": "getReadings",
+                "summary": "Latest temperature readings of a station",
+                "responses": {"200": {"description": "ok"}},
+            },
         }
     },
 }
 
 
 @pytest.fixture
-async def catalog(make_client: Any, settings: Settings, aiohttp_server: Any, admin: dict[str, str]) -> tuple[TestClient, Upstream, TestServer]:
+async def catalog(
+    make_client: Any, settings: Settings, aiohttp_server: Any, admin: dict[str, str]
+) -> tuple[TestClient, Upstream, TestServer]:
     """A catalog with four APIs: valid Swagger 2.0, valid 3.0 (Dutch), valid 3.1 (English), and a broken one."""
     up = Upstream()
     server = await aiohttp_server(up.app)
-    client = await make_client(dataclasses.replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),)))
+    client = await make_client(
+        dataclasses.replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    )
     for name, body, tags in [
         ("afval", SWAGGER_2, ["afval"]),
         ("parkeren", PARKEREN, ["mobiliteit", "parkeren"]),
         ("weather", WEATHER, ["environment"]),
         ("broken", b"openapi: 3.0.0\ninfo: {title: Broken}\npaths: {}\n", ["mobiliteit"]),
     ]:
-        url = str(server.make_url(up.serve(name, body, "text/yaml" if isinstance(body, bytes) else "application/json")))
-        response = await client.post("/api/projects", json={"name": name, "swagger_url": url, "tags": tags}, headers=admin)
+        url = str(
+            server.make_url(
+                up.serve(name, body, "text/yaml" if isinstance(body, bytes) else "application/json")
+            )
+        )
+        response = await client.post(
+            "/api/projects", json={"name": name, "swagger_url": url, "tags": tags}, headers=admin
+        )
         assert response.status == 201
     for name in ["afval", "parkeren", "weather", "broken"]:
         await collected(client, name)
@@ -81,7 +112,9 @@ async def test_catalog_entries_say_what_a_reader_needs(catalog: Any) -> None:
     parkeren = entries["parkeren"]
     assert parkeren["title"] == "Parkeervergunningen"
     assert parkeren["version"] == "2.1.0" and parkeren["spec_format"] == "openapi-3.0"
-    assert parkeren["status"] == "valid" and parkeren["operations_count"] == 3 and parkeren["errors_count"] == 0
+    assert (
+        parkeren["status"] == "valid" and parkeren["operations_count"] == 3 and parkeren["errors_count"] == 0
+    )
     assert parkeren["links"]["openapi_json"] == "/api/catalog/parkeren/openapi.json"
     assert parkeren["links"]["browse"] == "/api/browse/?primaryName=parkeren"
     assert entries["afval"]["spec_format"] == "swagger-2.0"
@@ -90,7 +123,9 @@ async def test_catalog_entries_say_what_a_reader_needs(catalog: Any) -> None:
     assert entries["broken"]["version"] is None
 
     detail = await (await client.get("/api/catalog/broken")).json()
-    assert detail["validation_errors"] and all(set(e) == {"message", "path"} for e in detail["validation_errors"])
+    assert detail["validation_errors"] and all(
+        set(e) == {"message", "path"} for e in detail["validation_errors"]
+    )
     assert (await (await client.get("/api/catalog/parkeren")).json())["validation_errors"] == []
     assert (await client.get("/api/catalog/nobody")).status == 404
 
@@ -133,7 +168,9 @@ async def test_filters_by_tag_and_status_and_pages_stably(catalog: Any) -> None:
     assert (await client.get("/api/catalog", params={"status": "weird"})).status == 400
 
 
-async def test_the_catalog_etag_gives_304_until_the_catalog_changes(catalog: Any, admin: dict[str, str]) -> None:
+async def test_the_catalog_etag_gives_304_until_the_catalog_changes(
+    catalog: Any, admin: dict[str, str]
+) -> None:
     client, up, server = catalog
     first = await client.get("/api/catalog", params={"tag": "mobiliteit"})
     etag = first.headers["ETag"]
@@ -156,13 +193,19 @@ async def test_the_published_document_is_the_collected_one_in_json_and_yaml(cata
     assert as_json.status == 200 and as_json.content_type == "application/json"
     assert await as_json.json() == PARKEREN
     assert as_json.headers["Cache-Control"].startswith("public")
-    cached = await client.get("/api/catalog/parkeren/openapi.json", headers={"If-None-Match": as_json.headers["ETag"]})
+    cached = await client.get(
+        "/api/catalog/parkeren/openapi.json", headers={"If-None-Match": as_json.headers["ETag"]}
+    )
     assert cached.status == 304
 
     as_yaml = await client.get("/api/catalog/afval/openapi.yaml")
     assert as_yaml.status == 200 and as_yaml.content_type == "application/yaml"
     assert yaml.safe_load(await as_yaml.text()) == SWAGGER_2
-    assert (await client.get("/api/catalog/afval/openapi.yaml", headers={"If-None-Match": as_yaml.headers["ETag"]})).status == 304
+    assert (
+        await client.get(
+            "/api/catalog/afval/openapi.yaml", headers={"If-None-Match": as_yaml.headers["ETag"]}
+        )
+    ).status == 304
 
 
 async def test_an_api_that_never_had_a_valid_document_has_none_published(catalog: Any) -> None:
@@ -174,7 +217,9 @@ async def test_an_api_that_never_had_a_valid_document_has_none_published(catalog
     assert (await client.get("/api/catalog/broken/openapi.yaml")).status == 404
 
 
-async def test_versions_list_every_distinct_document_newest_first(catalog: Any, admin: dict[str, str]) -> None:
+async def test_versions_list_every_distinct_document_newest_first(
+    catalog: Any, admin: dict[str, str]
+) -> None:
     client, up, _ = catalog
     before = await (await client.get("/api/projects/parkeren")).json()
     up.serve("parkeren", {**PARKEREN, "info": {**PARKEREN["info"], "version": "2.2.0"}})
@@ -198,7 +243,9 @@ async def test_operations_are_searchable_across_the_catalog(catalog: Any) -> Non
         ("parkeren", "POST", "/vergunningen"),
         ("parkeren", "DELETE", "/vergunningen/{id}"),
     }
-    deleted = await (await client.get("/api/operations", params={"q": "vergunning", "method": "DELETE"})).json()
+    deleted = await (
+        await client.get("/api/operations", params={"q": "vergunning", "method": "DELETE"})
+    ).json()
     assert [(o["operation_id"], o["deprecated"]) for o in deleted["items"]] == [("trekIn", True)]
     by_id = await (await client.get("/api/operations", params={"q": "listContainers"})).json()
     assert [o["summary"] for o in by_id["items"]] == ["Alle containers"]
@@ -218,7 +265,12 @@ async def test_every_real_document_is_published_faithfully(
     for i, path in enumerate(sorted(p for p in REAL_SPECS.iterdir() if p.suffix in (".json", ".yaml"))):
         raw = path.read_bytes()
         sources[f"real-{i}"] = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
-        await register(client, admin, f"real-{i}", str(server.make_url(up.serve(path.name, raw, "application/octet-stream"))))
+        await register(
+            client,
+            admin,
+            f"real-{i}",
+            str(server.make_url(up.serve(path.name, raw, "application/octet-stream"))),
+        )
     published = 0
     for name, source in sources.items():
         if (await collected(client, name, timeout=120))["status"] != "valid":
@@ -255,7 +307,9 @@ async def test_catalog_and_operation_searches_use_indexes_at_a_thousand_apis(db:
         FROM documents d CROSS JOIN (VALUES ('GET'), ('POST'), ('DELETE'), ('PUT'), ('PATCH')) AS m(method)
         """
     )
-    await db.execute("UPDATE projects p SET published_document_id = d.id, current_document_id = d.id FROM documents d WHERE d.project_id = p.id")
+    await db.execute(
+        "UPDATE projects p SET published_document_id = d.id, current_document_id = d.id FROM documents d WHERE d.project_id = p.id"
+    )
     # As autovacuum leaves a live database: statistics and the visibility map.
     for table in ("projects", "documents", "operations"):
         await db.execute(f"VACUUM ANALYZE {table}")
@@ -283,7 +337,9 @@ async def test_catalog_and_operation_searches_use_indexes_at_a_thousand_apis(db:
     assert [r["name"] for r in rows] == ["api-17"]
     rows, _ = await store.list_entries(explaining, q=None, tag="tag-3", status=None, limit=50, offset=0)
     assert len(rows) == 50
-    rows, _ = await store.search_operations(explaining, q="op17GET", method=None, project=None, limit=50, offset=0)
+    rows, _ = await store.search_operations(
+        explaining, q="op17GET", method=None, project=None, limit=50, offset=0
+    )
     assert [r["project"] for r in rows] == ["api-17"]
     for plan in plans:
         assert "Seq Scan on projects" not in plan and "Seq Scan on operations" not in plan, plan

@@ -27,7 +27,9 @@ async def test_a_changed_document_shows_its_classified_changes_in_the_api_feed_a
 ) -> None:
     up = Upstream()
     server = await aiohttp_server(up.app)
-    client = await make_client(dataclasses.replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),)))
+    client = await make_client(
+        dataclasses.replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    )
     v1 = openapi_30(title="Meldingen", version="1.0.0", paths=3)
     await register(client, admin, "meldingen", str(server.make_url(up.serve("meldingen", v1))))
     other = openapi_30(title="Afval", version="1.0.0")

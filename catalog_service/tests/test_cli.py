@@ -172,7 +172,9 @@ async def test_an_applied_migration_edited_later_stops_start_up_with_a_clear_mes
         conn = await asyncpg.connect(url)
         await migrate(conn)
         stored = await conn.fetch("SELECT name, checksum FROM schema_migrations ORDER BY version")
-        assert [(r["name"], r["checksum"]) for r in stored] == [(m.name, m.checksum) for m in available_migrations()]
+        assert [(r["name"], r["checksum"]) for r in stored] == [
+            (m.name, m.checksum) for m in available_migrations()
+        ]
         # As if 0002's file had been edited since it was applied here.
         await conn.execute("UPDATE schema_migrations SET checksum = 'something else' WHERE version = 2")
         await conn.close()

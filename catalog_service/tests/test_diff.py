@@ -24,20 +24,37 @@ def oas3() -> dict[str, Any]:
                     "operationId": "listPets",
                     "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                     "responses": {
-                        "200": {"description": "ok", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}}}},
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
+                                }
+                            },
+                        },
                         "404": {"description": "none"},
                     },
                 },
                 "post": {
                     "operationId": "addPet",
-                    "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}}},
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}},
+                    },
                     "responses": {"201": {"description": "created"}},
                 },
             },
             "/pets/{petId}": {
                 "get": {
-                    "parameters": [{"name": "petId", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}},
+                    "parameters": [
+                        {"name": "petId", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}},
+                        }
+                    },
                 }
             },
         },
@@ -55,7 +72,11 @@ def oas3() -> dict[str, Any]:
                 "NewPet": {
                     "type": "object",
                     "required": ["name"],
-                    "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["cat", "dog"]}, "tag": {"type": "string"}},
+                    "properties": {
+                        "name": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["cat", "dog"]},
+                        "tag": {"type": "string"},
+                    },
                 },
             }
         },
@@ -71,11 +92,24 @@ def swagger2() -> dict[str, Any]:
                 "get": {
                     "operationId": "listPets",
                     "parameters": [{"name": "limit", "in": "query", "type": "integer"}],
-                    "responses": {"200": {"description": "ok", "schema": {"type": "array", "items": {"$ref": "#/definitions/Pet"}}}, "404": {"description": "none"}},
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "schema": {"type": "array", "items": {"$ref": "#/definitions/Pet"}},
+                        },
+                        "404": {"description": "none"},
+                    },
                 },
                 "post": {
                     "operationId": "addPet",
-                    "parameters": [{"name": "body", "in": "body", "required": False, "schema": {"$ref": "#/definitions/NewPet"}}],
+                    "parameters": [
+                        {
+                            "name": "body",
+                            "in": "body",
+                            "required": False,
+                            "schema": {"$ref": "#/definitions/NewPet"},
+                        }
+                    ],
                     "responses": {"201": {"description": "created"}},
                 },
             },
@@ -99,7 +133,11 @@ def swagger2() -> dict[str, Any]:
             "NewPet": {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["cat", "dog"]}, "tag": {"type": "string"}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["cat", "dog"]},
+                    "tag": {"type": "string"},
+                },
             },
         },
     }
@@ -129,26 +167,87 @@ def limit_type(doc: dict[str, Any]) -> None:
 
 
 MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str, bool]] = {
-    "operation added": (lambda d: d["paths"]["/pets/{petId}"].__setitem__("delete", {"responses": {"204": {"description": "gone"}}}), "operation-added", False),
+    "operation added": (
+        lambda d: d["paths"]["/pets/{petId}"].__setitem__(
+            "delete", {"responses": {"204": {"description": "gone"}}}
+        ),
+        "operation-added",
+        False,
+    ),
     "operation removed": (lambda d: d["paths"]["/pets"].pop("post"), "operation-removed", True),
     "path removed": (lambda d: d["paths"].pop("/pets/{petId}"), "path-removed", True),
     "optional parameter added": (lambda d: add_query(d, "sort", False), "parameter-added", False),
     "required parameter added": (lambda d: add_query(d, "owner", True), "parameter-added", True),
-    "parameter removed": (lambda d: d["paths"]["/pets"]["get"]["parameters"].pop(0), "parameter-removed", True),
-    "parameter made required": (lambda d: d["paths"]["/pets"]["get"]["parameters"][0].__setitem__("required", True), "parameter-made-required", True),
+    "parameter removed": (
+        lambda d: d["paths"]["/pets"]["get"]["parameters"].pop(0),
+        "parameter-removed",
+        True,
+    ),
+    "parameter made required": (
+        lambda d: d["paths"]["/pets"]["get"]["parameters"][0].__setitem__("required", True),
+        "parameter-made-required",
+        True,
+    ),
     "parameter type changed": (limit_type, "type-changed", True),
     "request body made required": (require_body, "request-body-made-required", True),
-    "response property removed": (lambda d: schemas(d)["Pet"]["properties"].pop("name"), "response-property-removed", True),
-    "required request property added": (lambda d: schemas(d)["NewPet"]["required"].append("tag"), "request-property-required", True),
-    "response property type changed": (lambda d: schemas(d)["Pet"]["properties"]["id"].__setitem__("type", "string"), "type-changed", True),
-    "response enum value added": (lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].append("pending"), "response-enum-value-added", True),
-    "response enum value removed": (lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].remove("sold"), "response-enum-value-removed", False),
-    "request enum value removed": (lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].remove("dog"), "request-enum-value-removed", True),
-    "request enum value added": (lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].append("fish"), "request-enum-value-added", False),
-    "success status removed": (lambda d: d["paths"]["/pets"]["post"]["responses"].__setitem__("200", {"description": "ok"}) or d["paths"]["/pets"]["post"]["responses"].pop("201"), "response-status-removed", True),
-    "error status removed": (lambda d: d["paths"]["/pets"]["get"]["responses"].pop("404"), "response-status-removed", False),
-    "security added": (lambda d: d["paths"]["/pets"]["get"].__setitem__("security", [{"apiKey": []}]), "security-added", True),
-    "operation deprecated": (lambda d: d["paths"]["/pets"]["get"].__setitem__("deprecated", True), "operation-deprecated", False),
+    "response property removed": (
+        lambda d: schemas(d)["Pet"]["properties"].pop("name"),
+        "response-property-removed",
+        True,
+    ),
+    "required request property added": (
+        lambda d: schemas(d)["NewPet"]["required"].append("tag"),
+        "request-property-required",
+        True,
+    ),
+    "response property type changed": (
+        lambda d: schemas(d)["Pet"]["properties"]["id"].__setitem__("type", "string"),
+        "type-changed",
+        True,
+    ),
+    "response enum value added": (
+        lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].append("pending"),
+        "response-enum-value-added",
+        True,
+    ),
+    "response enum value removed": (
+        lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].remove("sold"),
+        "response-enum-value-removed",
+        False,
+    ),
+    "request enum value removed": (
+        lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].remove("dog"),
+        "request-enum-value-removed",
+        True,
+    ),
+    "request enum value added": (
+        lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].append("fish"),
+        "request-enum-value-added",
+        False,
+    ),
+    "success status removed": (
+        lambda d: (
+            d["paths"]["/pets"]["post"]["responses"].__setitem__("200", {"description": "ok"})
+            or d["paths"]["/pets"]["post"]["responses"].pop("201")
+        ),
+        "response-status-removed",
+        True,
+    ),
+    "error status removed": (
+        lambda d: d["paths"]["/pets"]["get"]["responses"].pop("404"),
+        "response-status-removed",
+        False,
+    ),
+    "security added": (
+        lambda d: d["paths"]["/pets"]["get"].__setitem__("security", [{"apiKey": []}]),
+        "security-added",
+        True,
+    ),
+    "operation deprecated": (
+        lambda d: d["paths"]["/pets"]["get"].__setitem__("deprecated", True),
+        "operation-deprecated",
+        False,
+    ),
 }
 
 
@@ -178,7 +277,13 @@ def test_the_version_change_is_reported_and_is_not_breaking() -> None:
     new = oas3()
     new["info"]["version"] = "1.1.0"
     assert diff(oas3(), new) == [
-        {"kind": "version-changed", "method": None, "path": None, "breaking": False, "message": "info.version changed from 1.0.0 to 1.1.0"}
+        {
+            "kind": "version-changed",
+            "method": None,
+            "path": None,
+            "breaking": False,
+            "message": "info.version changed from 1.0.0 to 1.1.0",
+        }
     ]
 
 
@@ -226,7 +331,9 @@ def test_a_real_document_against_a_modified_copy() -> None:
     first_path = sorted(new["paths"])[0]
     removed = new["paths"].pop(first_path)
     get_games = new["paths"]["/games"]["get"]
-    get_games["parameters"].append({"name": "season", "in": "query", "required": True, "schema": {"type": "integer"}})
+    get_games["parameters"].append(
+        {"name": "season", "in": "query", "required": True, "schema": {"type": "integer"}}
+    )
     changes = diff(old, new)
     kinds = {(c["kind"], c["path"]) for c in changes}
     assert ("path-removed", first_path) in kinds

@@ -30,7 +30,14 @@ PACKAGE = "catalog_service_client"
 
 def generate(base: str, where: Path) -> Path:
     result = subprocess.run(
-        [str(BIN / "openapi-python-client"), "generate", "--url", f"{base}/api/openapi.json", "--output-path", str(where)],
+        [
+            str(BIN / "openapi-python-client"),
+            "generate",
+            "--url",
+            f"{base}/api/openapi.json",
+            "--output-path",
+            str(where),
+        ],
         # Its post-hooks format the code with ruff, found on PATH.
         env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
         capture_output=True,
@@ -88,13 +95,28 @@ async def test_a_client_generated_from_our_spec_drives_a_whole_session(
     with running([CATALOG_SERVICE, "serve"], env=env, base_url=base, log=tmp_path / "serve.log"):
         generate(base, tmp_path / "client")
         client_module = generated("")
-        projects = {n: generated(f"api.projects.{n}") for n in (
-            "create_project", "list_projects", "get_project", "refresh_project", "delete_project", "validate"
-        )}
-        catalog = {n: generated(f"api.catalog.{n}") for n in (
-            "list_catalog", "get_catalog_entry", "get_openapi_json", "get_openapi_yaml", "list_versions",
-            "search_operations",
-        )}
+        projects = {
+            n: generated(f"api.projects.{n}")
+            for n in (
+                "create_project",
+                "list_projects",
+                "get_project",
+                "refresh_project",
+                "delete_project",
+                "validate",
+            )
+        }
+        catalog = {
+            n: generated(f"api.catalog.{n}")
+            for n in (
+                "list_catalog",
+                "get_catalog_entry",
+                "get_openapi_json",
+                "get_openapi_yaml",
+                "list_versions",
+                "search_operations",
+            )
+        }
         changes = generated("api.changes.list_api_changes")
         models = generated("models")
 
@@ -105,10 +127,15 @@ async def test_a_client_generated_from_our_spec_drives_a_whole_session(
             # Register two projects: one valid document, one invalid.
             created = await projects["create_project"].asyncio_detailed(
                 client=admin,
-                body=models.ProjectCreate(name="meldingen", swagger_url=parkeren_url, tags=["openbare-ruimte"]),
+                body=models.ProjectCreate(
+                    name="meldingen", swagger_url=parkeren_url, tags=["openbare-ruimte"]
+                ),
             )
             assert created.status_code == 201
-            assert created.parsed.name == "meldingen" and created.headers["Location"] == "/api/projects/meldingen"
+            assert (
+                created.parsed.name == "meldingen"
+                and created.headers["Location"] == "/api/projects/meldingen"
+            )
             await projects["create_project"].asyncio(
                 client=admin, body=models.ProjectCreate(name="kapot", swagger_url=kapot_url)
             )

@@ -39,7 +39,11 @@ async def test_the_index_search_box_uses_the_catalog_search(catalog: Any) -> Non
 async def test_text_from_documents_is_escaped_in_pages(client: TestClient, admin: dict[str, str]) -> None:
     await client.post(
         "/api/projects",
-        json={"name": "xss", "swagger_url": "https://example.org/x.json", "title": "<script>alert(1)</script>"},
+        json={
+            "name": "xss",
+            "swagger_url": "https://example.org/x.json",
+            "title": "<script>alert(1)</script>",
+        },
         headers=admin,
     )
     html = await (await client.get("/")).text()

@@ -90,9 +90,7 @@ async def test_project_list_pages_by_name(client: TestClient, admin: dict[str, s
 
 async def test_a_taken_name_is_a_conflict(client: TestClient, admin: dict[str, str]) -> None:
     assert (await client.post("/api/projects", json=project(), headers=admin)).status == 201
-    body = await assert_problem(
-        await client.post("/api/projects", json=project(), headers=admin), 409
-    )
+    body = await assert_problem(await client.post("/api/projects", json=project(), headers=admin), 409)
     assert "parkeren" in body["detail"]
 
 
@@ -105,9 +103,7 @@ async def test_concurrent_registrations_of_one_name_give_one_201_and_one_409(
     assert sorted(r.status for r in responses) == [201, 409]
 
 
-async def test_write_access_matrix(
-    client: TestClient, admin: dict[str, str], make_token: Any
-) -> None:
+async def test_write_access_matrix(client: TestClient, admin: dict[str, str], make_token: Any) -> None:
     alice = await make_token("alice")
     bob = await make_token("bob")
     ops = await make_token("ops", admin=True)
@@ -119,9 +115,7 @@ async def test_write_access_matrix(
         401,
     )
     await assert_problem(
-        await client.post(
-            "/api/projects", json=project(), headers={"Authorization": "Bearer not-a-token"}
-        ),
+        await client.post("/api/projects", json=project(), headers={"Authorization": "Bearer not-a-token"}),
         401,
     )
 
@@ -131,22 +125,14 @@ async def test_write_access_matrix(
 
     # Another owner may read but not change or delete.
     assert (await client.get("/api/projects/alices")).status == 200
-    await assert_problem(
-        await client.patch("/api/projects/alices", json={"title": "mine"}, headers=bob), 403
-    )
+    await assert_problem(await client.patch("/api/projects/alices", json={"title": "mine"}, headers=bob), 403)
     await assert_problem(await client.delete("/api/projects/alices", headers=bob), 403)
     await assert_problem(await client.patch("/api/projects/alices", json={"title": "x"}), 401)
 
     # The owner, an admin token and CATALOG_ADMIN_TOKEN may.
-    assert (
-        await client.patch("/api/projects/alices", json={"title": "A"}, headers=alice)
-    ).status == 200
-    assert (
-        await client.patch("/api/projects/alices", json={"title": "B"}, headers=ops)
-    ).status == 200
-    assert (
-        await client.patch("/api/projects/alices", json={"title": "C"}, headers=admin)
-    ).status == 200
+    assert (await client.patch("/api/projects/alices", json={"title": "A"}, headers=alice)).status == 200
+    assert (await client.patch("/api/projects/alices", json={"title": "B"}, headers=ops)).status == 200
+    assert (await client.patch("/api/projects/alices", json={"title": "C"}, headers=admin)).status == 200
     assert (await client.delete("/api/projects/alices", headers=ops)).status == 204
 
 
@@ -205,9 +191,7 @@ async def test_a_63_character_name_is_accepted(client: TestClient, admin: dict[s
         json.dumps({**project(), "swagger_url": "https://exa mple.org/openapi.json"}).encode(),
     ],
 )
-async def test_malformed_bodies_are_400(
-    client: TestClient, admin: dict[str, str], body: bytes
-) -> None:
+async def test_malformed_bodies_are_400(client: TestClient, admin: dict[str, str], body: bytes) -> None:
     response = await client.post(
         "/api/projects", data=body, headers={**admin, "Content-Type": "application/json"}
     )
@@ -219,9 +203,7 @@ async def test_oversized_bodies_are_413_with_or_without_a_length(
 ) -> None:
     huge = json.dumps({**project(), "description": "x" * (2 * 1024 * 1024)}).encode()
     headers = {**admin, "Content-Type": "application/json"}
-    await assert_problem(
-        await client.post("/api/projects", data=io.BytesIO(huge), headers=headers), 413
-    )
+    await assert_problem(await client.post("/api/projects", data=io.BytesIO(huge), headers=headers), 413)
 
     async def chunks() -> Any:
         for start in range(0, len(huge), 65536):
@@ -231,9 +213,7 @@ async def test_oversized_bodies_are_413_with_or_without_a_length(
     assert (await (await client.get("/api/projects")).json())["total"] == 0
 
 
-async def test_form_and_other_non_json_bodies_are_415(
-    client: TestClient, admin: dict[str, str]
-) -> None:
+async def test_form_and_other_non_json_bodies_are_415(client: TestClient, admin: dict[str, str]) -> None:
     for content_type in ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]:
         response = await client.post(
             "/api/projects",
@@ -242,9 +222,7 @@ async def test_form_and_other_non_json_bodies_are_415(
         )
         await assert_problem(response, 415)
     await assert_problem(
-        await client.delete(
-            "/api/projects/x1", headers={**admin, "Content-Type": "multipart/form-data"}
-        ),
+        await client.delete("/api/projects/x1", headers={**admin, "Content-Type": "multipart/form-data"}),
         415,
     )
 
@@ -261,9 +239,7 @@ async def test_patch_validates_like_post(client: TestClient, admin: dict[str, st
         400,
     )
     await assert_problem(await client.patch("/api/projects/parkeren", json={}, headers=admin), 400)
-    await assert_problem(
-        await client.patch("/api/projects/nobody", json={"title": "x"}, headers=admin), 404
-    )
+    await assert_problem(await client.patch("/api/projects/nobody", json={"title": "x"}, headers=admin), 404)
 
 
 async def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
@@ -287,7 +263,10 @@ async def test_unknown_routes_and_methods_are_problems(client: TestClient) -> No
         ("/api/catalog?tag=", "tag must not be empty"),
         ("/api/catalog?q=", "q must not be empty"),
         ("/api/catalog?q=%00", "q must not contain a NUL character"),
-        ("/api/operations?method=FETCH", "method must be one of: GET, PUT, POST, DELETE, OPTIONS, HEAD, PATCH, TRACE"),
+        (
+            "/api/operations?method=FETCH",
+            "method must be one of: GET, PUT, POST, DELETE, OPTIONS, HEAD, PATCH, TRACE",
+        ),
         ("/api/changes?breaking=", "breaking must be true or false"),
         ("/api/catalog?colour=red", "this operation takes no parameter named colour"),
     ],
@@ -307,7 +286,10 @@ async def test_a_bad_parameter_is_a_400_that_names_it_and_its_rule(
         ({**project(), "tags": ["ok", ""]}, "tags[1] must not be empty"),
         ({**project(), "contact": {"email": "not an email"}}, "contact.email must be a valid email"),
         ({**project(), "title": "x" * 201}, "title must be at most 200 characters long"),
-        ({**project(), "title": "nul \u0000 inside"}, "title contains a NUL character, which cannot be stored"),
+        (
+            {**project(), "title": "nul \u0000 inside"},
+            "title contains a NUL character, which cannot be stored",
+        ),
     ],
 )
 async def test_a_bad_body_is_a_400_that_names_the_field_and_its_rule(
@@ -332,13 +314,17 @@ async def test_a_project_named_validate_gets_the_same_body_guard_as_any_other(
     huge = json.dumps({"description": "x" * (2 * 1024 * 1024)})
     await assert_problem(
         await client.patch(
-            "/api/projects/validate", data=io.BytesIO(huge.encode()), headers={**admin, "Content-Type": "application/json"}
+            "/api/projects/validate",
+            data=io.BytesIO(huge.encode()),
+            headers={**admin, "Content-Type": "application/json"},
         ),
         413,
     )
     await assert_problem(
         await client.patch(
-            "/api/projects/validate", data="title: yaml", headers={**admin, "Content-Type": "application/yaml"}
+            "/api/projects/validate",
+            data="title: yaml",
+            headers={**admin, "Content-Type": "application/yaml"},
         ),
         415,
     )

@@ -20,7 +20,9 @@ from .upstream import Upstream, openapi_30
 PROJECTS = 100
 
 
-async def start_replicas(count: int, database_url: str, tmp_path: Path, **extra: str) -> list[subprocess.Popen[bytes]]:
+async def start_replicas(
+    count: int, database_url: str, tmp_path: Path, **extra: str
+) -> list[subprocess.Popen[bytes]]:
     replicas = []
     for i in range(count):
         port = free_port()
@@ -34,7 +36,11 @@ async def start_replicas(count: int, database_url: str, tmp_path: Path, **extra:
         )
         with (tmp_path / f"replica-{i}.log").open("wb") as log:
             process = subprocess.Popen(
-                [CATALOG_SERVICE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [CATALOG_SERVICE, "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         process.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
         replicas.append(process)

@@ -80,9 +80,7 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     for pattern in patterns:
         negate = pattern.startswith("!")
         pattern = pattern.lstrip("!").strip("/")
-        regex = re.compile(
-            fnmatch.translate(pattern).replace(".*", "[^/]*").replace("[^/]*[^/]*", ".*")
-        )
+        regex = re.compile(fnmatch.translate(pattern).replace(".*", "[^/]*").replace("[^/]*[^/]*", ".*"))
         if any(regex.fullmatch(c) for c in candidates):
             ignored = not negate
     return ignored
@@ -90,13 +88,17 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
 
 def build_context_files() -> set[str]:
     patterns = [
-        line.strip() for line in (SERVICE / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (SERVICE / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert patterns[0] == "*", "the .dockerignore is an allowlist: '*' first"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=SERVICE, capture_output=True, text=True, check=True,
+        cwd=SERVICE,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return {f for f in files if not _ignored(f, patterns)}
 
@@ -104,7 +106,10 @@ def build_context_files() -> set[str]:
 def copied_files() -> set[str]:
     tracked = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=SERVICE, capture_output=True, text=True, check=True,
+        cwd=SERVICE,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     wanted: set[str] = set()
     for instruction, args in dockerfile_instructions():
@@ -141,14 +146,32 @@ def test_the_image_runs_a_real_command_and_checks_a_real_route() -> None:
 
 def test_the_wheel_in_the_image_carries_the_spec_and_the_migrations(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
-        cwd=SERVICE, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            ".",
+        ],
+        cwd=SERVICE,
+        check=True,
+        capture_output=True,
     )
     [wheel] = tmp_path.glob("catalog_service-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert archive.read("catalog_service/openapi/catalog.yaml") == (REPO_ROOT / "openapi" / "catalog.yaml").read_bytes()
-    migrations = {p.name for p in (SERVICE / "src" / "catalog_service" / "store" / "migrations").glob("*.sql")}
+        assert (
+            archive.read("catalog_service/openapi/catalog.yaml")
+            == (REPO_ROOT / "openapi" / "catalog.yaml").read_bytes()
+        )
+    migrations = {
+        p.name for p in (SERVICE / "src" / "catalog_service" / "store" / "migrations").glob("*.sql")
+    }
     assert {f"catalog_service/store/migrations/{m}" for m in migrations} <= names
 
 
@@ -173,7 +196,10 @@ def test_every_variable_the_service_reads_is_in_the_readme() -> None:
 def test_the_catalog_service_is_configured_only_through_documented_variables(path: Path) -> None:
     service = yaml.safe_load(path.read_text())["services"]["catalog"]
     assert set(service["environment"]) <= documented_variables()
-    assert "CATALOG_ADMIN_TOKEN" in service["environment"] or "CATALOG_ADMIN_TOKEN_FILE" in service["environment"]
+    assert (
+        "CATALOG_ADMIN_TOKEN" in service["environment"]
+        or "CATALOG_ADMIN_TOKEN_FILE" in service["environment"]
+    )
     # No secret is written into the files themselves.
     admin = str(service["environment"].get("CATALOG_ADMIN_TOKEN", ""))
     assert admin in ("", "${CATALOG_ADMIN_TOKEN:-}")

@@ -25,7 +25,9 @@ async def test_a_posted_json_or_yaml_document_is_validated_without_a_token_and_n
     assert good.status == 200
     assert await good.json() == {"valid": True, "spec_format": "swagger-2.0", "errors": []}
 
-    yaml_doc = await client.post("/api/validate", data=SWAGGER_2_YAML, headers={"Content-Type": "application/yaml"})
+    yaml_doc = await client.post(
+        "/api/validate", data=SWAGGER_2_YAML, headers={"Content-Type": "application/yaml"}
+    )
     assert (await yaml_doc.json())["valid"] is True
 
     real = (REAL_SPECS / "twilio.com__twilio_chat_v2.yaml").read_bytes()
@@ -36,7 +38,9 @@ async def test_a_posted_json_or_yaml_document_is_validated_without_a_token_and_n
     assert bad["valid"] is False and bad["spec_format"] == "swagger-2.0"
     assert bad["errors"] and all(set(e) == {"message", "path"} for e in bad["errors"])
 
-    bomb = await (await client.post("/api/validate", data=YAML_BOMB, headers={"Content-Type": "text/yaml"})).json()
+    bomb = await (
+        await client.post("/api/validate", data=YAML_BOMB, headers={"Content-Type": "text/yaml"})
+    ).json()
     assert bomb["valid"] is False and "alias" in bomb["errors"][0]["message"]
 
     assert await db.fetchval("SELECT count(*) FROM documents") == 0
@@ -61,7 +65,9 @@ async def test_validating_a_url_needs_a_token_and_obeys_the_network_policy(
     )
     fetched = await (await open_client.post("/api/validate", json={"swagger_url": url}, headers=admin)).json()
     assert fetched == {"valid": True, "spec_format": "openapi-3.0", "errors": []}
-    bad_url = await open_client.post("/api/validate", json={"swagger_url": "file:///etc/passwd"}, headers=admin)
+    bad_url = await open_client.post(
+        "/api/validate", json={"swagger_url": "file:///etc/passwd"}, headers=admin
+    )
     assert bad_url.status == 400
 
 
@@ -81,8 +87,10 @@ async def test_cli_collect_prints_a_line_per_project_and_fails_when_one_fails(
     # Registered straight into the table so that no server collects them first.
     await db.execute(
         "INSERT INTO projects (name, swagger_url, owner, next_check_at) VALUES ($1, $2, 'admin', 'infinity'), ($3, $4, 'admin', 'infinity')",
-        "good", str(server.make_url(up.serve("good", openapi_30()))),
-        "broken", str(server.make_url("/status/500")),
+        "good",
+        str(server.make_url(up.serve("good", openapi_30()))),
+        "broken",
+        str(server.make_url("/status/500")),
     )
     env = {"DATABASE_URL": database_url, "CATALOG_ALLOWED_NETWORKS": "127.0.0.0/8"}
     one = await asyncio.to_thread(run_cli, "collect", "good", **env)

@@ -31,13 +31,23 @@ SWAGGER_2 = {
                 "operationId": "addContainer",
                 "summary": "Een container plaatsen",
                 "deprecated": True,
-                "parameters": [{"name": "body", "in": "body", "required": True, "schema": {"$ref": "#/definitions/Container"}}],
+                "parameters": [
+                    {
+                        "name": "body",
+                        "in": "body",
+                        "required": True,
+                        "schema": {"$ref": "#/definitions/Container"},
+                    }
+                ],
                 "responses": {"201": {"description": "created"}},
             },
         }
     },
     "definitions": {
-        "Container": {"type": "object", "properties": {"id": {"type": "integer"}, "fractie": {"type": "string"}}},
+        "Container": {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}, "fractie": {"type": "string"}},
+        },
         "Containers": {"type": "array", "items": {"$ref": "#/definitions/Container"}},
     },
 }
@@ -68,7 +78,10 @@ SWAGGER_2_INVALID = {
 
 YAML_BOMB = "\n".join(
     ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    + [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]" for i in range(9)]
+    + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]"
+        for i in range(9)
+    ]
     + ["openapi: 3.0.0"]
 )
 
@@ -107,7 +120,9 @@ class Upstream:
         self.app = web.Application()
         self.app.router.add_route("GET", "/{tail:.*}", self.handle)
 
-    def serve(self, name: str, body: bytes | str | dict[str, Any], content_type: str = "application/json") -> str:
+    def serve(
+        self, name: str, body: bytes | str | dict[str, Any], content_type: str = "application/json"
+    ) -> str:
         if isinstance(body, dict):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -153,7 +168,9 @@ class Upstream:
                 await response.write(chunk)
             return response
         if path == "/gzip-bomb":
-            return web.Response(body=gzip_bomb(), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+            return web.Response(
+                body=gzip_bomb(), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+            )
         if path == "/redirect":
             raise web.HTTPFound(location=request.query["to"])
         if path == "/redirect-loop":

@@ -151,9 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="may change every project")
     create.set_defaults(run=cmd_token_create)
 
-    collect = commands.add_parser(
-        "collect", help="collect now, one line per project; non-zero if any failed"
-    )
+    collect = commands.add_parser("collect", help="collect now, one line per project; non-zero if any failed")
     collect.add_argument("names", nargs="*", metavar="NAME")
     collect.add_argument("--all", action="store_true", help="every registered project")
     collect.set_defaults(run=cmd_collect)

@@ -62,7 +62,9 @@ class Settings:
             try:
                 return Path(path).read_text("utf-8").strip() or None
             except OSError as exc:
-                raise SettingsError(f"{name}_FILE names a file that cannot be read ({exc.strerror})") from None
+                raise SettingsError(
+                    f"{name}_FILE names a file that cannot be read ({exc.strerror})"
+                ) from None
 
         def number(
             name: str,
@@ -130,9 +132,7 @@ class Settings:
             max_spec_bytes=int(
                 number("CATALOG_MAX_SPEC_BYTES", defaults.max_spec_bytes, minimum=1, integer=True)
             ),
-            validation_timeout=number(
-                "CATALOG_VALIDATION_TIMEOUT", defaults.validation_timeout, minimum=0.1
-            ),
+            validation_timeout=number("CATALOG_VALIDATION_TIMEOUT", defaults.validation_timeout, minimum=0.1),
             workers=int(number("CATALOG_WORKERS", defaults.workers, minimum=1, integer=True)),
             auto_migrate=boolean("CATALOG_AUTO_MIGRATE", True),
             lease_seconds=number("CATALOG_LEASE_SECONDS", 0.0, minimum=0),

@@ -16,8 +16,8 @@ from ..pages import render
 from ..response_cache import Cached, body_etag, etag_matches
 from ..store import catalog as store
 from ..urls import redacted
-from .negotiation import ALTERNATIVES, YAML, negotiated
 from . import iso
+from .negotiation import ALTERNATIVES, YAML, negotiated
 
 JSON = "application/json"
 # Published documents change rarely; clients revalidate with the ETag after a minute.
@@ -71,7 +71,9 @@ def respond(request: web.Request, cached: Cached) -> web.Response:
         extra["Vary"] = "Accept"
     if etag_matches(request, cached.etag):
         return _not_modified(cached.etag, extra)
-    return web.Response(body=cached.body, headers={"ETag": cached.etag, "Content-Type": content_type, **extra})
+    return web.Response(
+        body=cached.body, headers={"ETag": cached.etag, "Content-Type": content_type, **extra}
+    )
 
 
 def remember(request: web.Request, cached: Cached) -> web.Response:
@@ -111,14 +113,14 @@ async def _document(request: web.Request, name: str) -> tuple[str, str]:
 
 async def get_openapi_json(request: web.Request, name: str) -> web.Response:
     content_json, etag = await _document(request, name)
-    return remember(request, Cached(etag, content_json.encode(), JSON, (("Cache-Control", DOCUMENT_CACHE_CONTROL),)))
+    return remember(
+        request, Cached(etag, content_json.encode(), JSON, (("Cache-Control", DOCUMENT_CACHE_CONTROL),))
+    )
 
 
 def _to_yaml(content_json: str) -> bytes:
     document = json.loads(content_json)
-    text: str = yaml.dump(
-        document, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=120
-    )
+    text: str = yaml.dump(document, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=120)
     return text.encode()
 
 
@@ -178,10 +180,7 @@ async def search_operations(
 
 async def browse(request: web.Request, primaryName: str | None = None) -> web.Response:  # noqa: N803 - Swagger UI's name
     apis = await store.published_names(request.config_dict[POOL])
-    urls = [
-        {"url": f"/api/catalog/{quote(row['name'])}/openapi.json", "name": row["name"]}
-        for row in apis
-    ]
+    urls = [{"url": f"/api/catalog/{quote(row['name'])}/openapi.json", "name": row["name"]} for row in apis]
     names = {row["name"] for row in apis}
     primary = primaryName if primaryName in names else (apis[0]["name"] if apis else None)
     context = {"apis": apis, "urls": urls, "primary": primary, "ui": "/api/ui"}

@@ -11,9 +11,9 @@ from aiohttp import web
 
 from ..keys import POOL
 from ..store import changes as store
+from . import iso
 from .negotiation import ATOM as ATOM_TYPE
 from .negotiation import negotiated
-from . import iso
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 100
@@ -84,12 +84,19 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
         _element(entry, "title", f"{row['project']} {versions}: {count} {label}{'s' if count != 1 else ''}")
         _element(entry, "updated", _stamp(row["collected_at"]))
         ET.SubElement(
-            entry, f"{{{ATOM}}}link",
-            {"rel": "alternate", "href": f"{origin}/apis/{quote(row['project'])}#changes", "type": "text/html"},
+            entry,
+            f"{{{ATOM}}}link",
+            {
+                "rel": "alternate",
+                "href": f"{origin}/apis/{quote(row['project'])}#changes",
+                "type": "text/html",
+            },
         )
         ET.SubElement(entry, f"{{{ATOM}}}category", {"term": "breaking" if row["breaking"] else "compatible"})
         lines = [
-            ("BREAKING " if c["breaking"] else "") + (f"{c['method']} {c['path']}: " if c["method"] else "") + c["message"]
+            ("BREAKING " if c["breaking"] else "")
+            + (f"{c['method']} {c['path']}: " if c["method"] else "")
+            + c["message"]
             for c in row["changes"]
         ]
         _element(entry, "summary", "\n".join(lines), type="text")

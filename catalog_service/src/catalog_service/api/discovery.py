@@ -33,7 +33,10 @@ async def api_catalog(request: web.Request) -> web.Response:
                 {"href": f"{origin}/api/catalog/{quoted}/openapi.yaml", "type": "application/yaml"},
             ],
             "service-doc": [
-                {"href": f"{origin}/api/browse/?{urlencode({'primaryName': api['name']})}", "type": "text/html"}
+                {
+                    "href": f"{origin}/api/browse/?{urlencode({'primaryName': api['name']})}",
+                    "type": "text/html",
+                }
             ],
         }
         if api["title"]:

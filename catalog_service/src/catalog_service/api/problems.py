@@ -162,7 +162,8 @@ async def outer_problems(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         kept = {name: exc.headers[name] for name in KEPT_HEADERS if name in exc.headers}
-        detail = exc.reason if exc.text.startswith(f"{exc.status}:") else exc.text
+        text = exc.text or ""
+        detail = text if text and not text.startswith(f"{exc.status}:") else exc.reason
         return problem_response(exc.status, detail, headers=kept)
     except CatalogError as exc:
         return problem_response(exc.status, exc.detail, title=exc.title)
@@ -220,4 +221,4 @@ def answer_unparseable_requests_with_problems() -> None:
     """Make every server of this process use ProblemRequestHandler. aiohttp offers no
     parameter for the handler class: its Server looks the name up when a connection
     opens. Called once by `serve`, not at import."""
-    web_server.RequestHandler = ProblemRequestHandler  # type: ignore[misc]
+    web_server.RequestHandler = ProblemRequestHandler  # type: ignore[attr-defined]

@@ -6,11 +6,12 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from . import iso
+
 from ..keys import COLLECTOR, POOL
-from ..store import queue
 from ..store import projects as store
+from ..store import queue
 from ..urls import checked_swagger_url, redacted
+from . import iso
 from .auth import caller, require_owner
 
 

@@ -29,7 +29,8 @@ def handler(operation_id: str) -> Callable[..., Any]:
     if len(found) != 1:
         where = "no handler module defines" if not found else "more than one handler module defines"
         raise LookupError(f"operationId {operation_id!r}: {where} {name}()")
-    return found[0]
+    function: Callable[..., Any] = found[0]
+    return function
 
 
 def resolver() -> Resolver:

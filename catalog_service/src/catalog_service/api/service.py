@@ -25,9 +25,12 @@ async def health(request: web.Request) -> tuple[dict[str, str], int]:
 async def prometheus(request: web.Request) -> web.Response:
     metrics = request.config_dict[METRICS]
     depth = await queue.queue_depth(request.config_dict[POOL])
-    body = generate_latest(metrics.registry) + (
-        "# HELP catalog_queue_depth Projects due for collection and not being collected\n"
-        "# TYPE catalog_queue_depth gauge\n"
-        f"catalog_queue_depth {depth}\n"
-    ).encode()
+    body = (
+        generate_latest(metrics.registry)
+        + (
+            "# HELP catalog_queue_depth Projects due for collection and not being collected\n"
+            "# TYPE catalog_queue_depth gauge\n"
+            f"catalog_queue_depth {depth}\n"
+        ).encode()
+    )
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

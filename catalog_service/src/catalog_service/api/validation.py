@@ -52,7 +52,9 @@ def _whole_value(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _whole_value(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -89,7 +91,11 @@ def describe(name: str, error: ValidationError) -> str:
     if rule == "maxLength":
         return f"{where} must be at most {expected} characters long"
     if rule == "minLength":
-        return f"{where} must not be empty" if expected == 1 else f"{where} must be at least {expected} characters long"
+        return (
+            f"{where} must not be empty"
+            if expected == 1
+            else f"{where} must be at least {expected} characters long"
+        )
     if rule == "pattern" and expected == STORABLE_TEXT:
         return f"{where} must not contain a NUL character"
     if rule == "pattern":

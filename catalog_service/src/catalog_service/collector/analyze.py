@@ -12,12 +12,13 @@ import re
 from typing import Any
 
 import yaml
-from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
     OpenAPIV30SpecValidator,
     OpenAPIV31SpecValidator,
 )
+
+from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError
 
 MAX_ERRORS = 100
 # YAML: how many nodes a document may expand to through aliases, and how deep any
@@ -55,7 +56,9 @@ def decode(raw: bytes, declared_charset: str | None = None) -> str:
             try:
                 return raw.decode(encoding)
             except UnicodeDecodeError:
-                raise Rejected(f"the document starts with a {encoding} byte-order mark but is not {encoding}") from None
+                raise Rejected(
+                    f"the document starts with a {encoding} byte-order mark but is not {encoding}"
+                ) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -70,7 +73,7 @@ def decode(raw: bytes, declared_charset: str | None = None) -> str:
         ) from None
 
 
-class _GuardedLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
+class _GuardedLoader(yaml.CSafeLoader):
     pass
 
 
@@ -82,9 +85,7 @@ def _check_yaml_graph(root: yaml.Node) -> None:
         node, depth = stack.pop()
         expanded += 1
         if expanded > MAX_EXPANDED_NODES:
-            raise Rejected(
-                "the YAML document expands to too many nodes through aliases (an alias bomb?)"
-            )
+            raise Rejected("the YAML document expands to too many nodes through aliases (an alias bomb?)")
         if depth > MAX_DEPTH:
             raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.SequenceNode):
@@ -142,11 +143,9 @@ def parse(text: str) -> Any:
     return document
 
 
-def spec_format_of(document: Any) -> str:
+def spec_format_of(document: Any) -> SpecFormat:
     if not isinstance(document, dict):
-        raise Rejected(
-            f"an OpenAPI/Swagger document is a mapping, this is a {type(document).__name__}"
-        )
+        raise Rejected(f"an OpenAPI/Swagger document is a mapping, this is a {type(document).__name__}")
     swagger = document.get("swagger")
     openapi = document.get("openapi")
     if swagger is not None:
@@ -167,9 +166,9 @@ def _pointer(parts: Any) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def external_refs(document: Any) -> list[dict[str, str]]:
+def external_refs(document: Any) -> list[ValidationError]:
     """Every $ref that points outside the document, as validation errors."""
-    found: list[dict[str, str]] = []
+    found: list[ValidationError] = []
     stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
     while stack and len(found) < MAX_ERRORS:
         value, path = stack.pop()
@@ -201,8 +200,8 @@ def _forget_validated_documents() -> None:
         function = getattr(function, "__wrapped__", None)
 
 
-def validation_errors(document: dict[str, Any], spec_format: str) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
+def validation_errors(document: dict[str, Any], spec_format: SpecFormat) -> list[ValidationError]:
+    errors: list[ValidationError] = []
     validator = SPEC_VALIDATORS[spec_format](document)
     try:
         for error in validator.iter_errors():
@@ -213,7 +212,7 @@ def validation_errors(document: dict[str, Any], spec_format: str) -> list[dict[s
                 break
     except RecursionError:
         errors.append({"message": "the document's schemas are too deeply recursive to validate", "path": ""})
-    except Exception as exc:  # the validator itself failed on this input
+    except Exception as exc:  # noqa: BLE001 - the validator itself failed on this input
         errors.append({"message": f"the validator could not process the document: {exc}", "path": ""})
     finally:
         _forget_validated_documents()
@@ -278,7 +277,11 @@ def analyze(raw: bytes, declared_charset: str | None = None) -> Analysis:
     try:
         content_json = _to_json(document)
     except (ValueError, TypeError, RecursionError) as exc:
-        return Analysis(spec_format, False, [{"message": f"the document cannot be represented as JSON: {exc}", "path": ""}])
+        return Analysis(
+            spec_format,
+            False,
+            [{"message": f"the document cannot be represented as JSON: {exc}", "path": ""}],
+        )
     return Analysis(
         spec_format=spec_format,
         valid=not errors,

@@ -48,7 +48,12 @@ class NetworkPolicy:
             for embedded in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
                 if embedded is not None:
                     candidates.append(embedded)
-        if any(candidate in net for candidate in candidates for net in self.allowed if candidate.version == net.version):
+        if any(
+            candidate in net
+            for candidate in candidates
+            for net in self.allowed
+            if candidate.version == net.version
+        ):
             return True
         return all(c.is_global and not c.is_multicast for c in candidates)
 
@@ -148,9 +153,14 @@ async def fetch(
                 error=f"refused by the network policy: {', '.join(sorted(set(refused)))} is not a public "
                 "address and not in CATALOG_ALLOWED_NETWORKS",
             )
-        return Fetched("unreachable", error=f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})")
+        return Fetched(
+            "unreachable",
+            error=f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})",
+        )
     except aiohttp.ClientResponseError as exc:
-        return Fetched("unreachable", http_status=exc.status or None, error=f"bad HTTP response: {exc.message}")
+        return Fetched(
+            "unreachable", http_status=exc.status or None, error=f"bad HTTP response: {exc.message}"
+        )
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         return Fetched("unreachable", error=f"download failed: {type(exc).__name__}: {str(exc)[:300]}")
     finally:
@@ -177,9 +187,13 @@ async def _fetch(
         if status == 304:
             return Fetched("not_modified", http_status=status)
         if status >= 400:
-            return Fetched("unreachable", http_status=status, error=f"HTTP {status} {response.reason or ''}".strip())
+            return Fetched(
+                "unreachable", http_status=status, error=f"HTTP {status} {response.reason or ''}".strip()
+            )
         if status >= 300:
-            return Fetched("unreachable", http_status=status, error=f"HTTP {status} without a usable Location")
+            return Fetched(
+                "unreachable", http_status=status, error=f"HTTP {status} without a usable Location"
+            )
         declared = response.content_length
         if declared is not None and declared > max_bytes:
             return Fetched("unreachable", http_status=status, error=_too_large(max_bytes))

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import asyncpg
 
+from ..domain import Analysis, Job, Result, ValidationError
 from ..metrics import Metrics
 from ..settings import Settings
-from ..domain import Analysis, Job, Result, ValidationError
 from ..store import queue as store
 from ..urls import redacted
 from .fetch import NetworkPolicy, create_session, fetch
@@ -50,7 +50,9 @@ async def open_collector(
     validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
     if prestart:
         validators.start()
-    collector = Collector(pool=pool, settings=settings, session=session, validators=validators, metrics=metrics)
+    collector = Collector(
+        pool=pool, settings=settings, session=session, validators=validators, metrics=metrics
+    )
     try:
         yield collector
     finally:
@@ -122,10 +124,8 @@ class Collector:
                     task.add_done_callback(self._done)
                 if len(jobs) == free:
                     continue  # there may be more due right now
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                pass
 
     def _done(self, task: asyncio.Task[Result | None]) -> None:
         self._running.discard(task)
@@ -170,9 +170,7 @@ class Collector:
             log.warning("lost the lease on %s before finishing; another replica took over", job.name)
             return None
         self.metrics.collections.labels(outcome=result.outcome).inc()
-        log.info(
-            "collected %s: %s%s", job.name, result.outcome, f" ({result.error})" if result.error else ""
-        )
+        log.info("collected %s: %s%s", job.name, result.outcome, f" ({result.error})" if result.error else "")
         return result
 
     async def _collect(self, job: Job, started_at: dt.datetime) -> Result:
@@ -222,7 +220,9 @@ class Collector:
             status="valid" if analysis.valid else "invalid",
             started_at=started_at,
             http_status=fetched.http_status,
-            error=None if analysis.valid else f"{len(analysis.errors)} validation error(s); first: {first_error}",
+            error=None
+            if analysis.valid
+            else f"{len(analysis.errors)} validation error(s); first: {first_error}",
             document_id=document_id,
             changed=True,
             published=analysis.valid,

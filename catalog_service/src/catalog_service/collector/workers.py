@@ -9,6 +9,7 @@ invalid with a message saying what happened, and the other workers carry on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import logging
@@ -60,7 +61,9 @@ class _Timeout(Exception):
 class _Worker:
     def __init__(self) -> None:
         self.conn, child = _CONTEXT.Pipe()
-        self.process: Any = _CONTEXT.Process(target=_serve, args=(child,), daemon=True, name="catalog-validator")
+        self.process: Any = _CONTEXT.Process(
+            target=_serve, args=(child,), daemon=True, name="catalog-validator"
+        )
         self.process.start()
         child.close()
         self.ready = False
@@ -83,10 +86,8 @@ class _Worker:
 
 def release_memory() -> None:
     """Hand freed heap back to the system (glibc keeps it otherwise); a no-op elsewhere."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class ValidatorPool:
@@ -106,7 +107,6 @@ class ValidatorPool:
                 worker = _Worker()
                 self._all.add(worker)
                 self._idle.put_nowait(worker)
-
 
     async def analyze(self, raw: bytes, declared_charset: str | None = None) -> Analysis:
         result, failure = await self._run(("analyze", raw, declared_charset))
@@ -158,4 +158,3 @@ class ValidatorPool:
         await asyncio.gather(*(loop.run_in_executor(None, w.kill) for w in list(self._all)))
         self._all.clear()
         self._threads.shutdown(wait=False, cancel_futures=True)
-

@@ -29,7 +29,13 @@ class Change:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "method": self.method, "path": self.path, "breaking": self.breaking, "message": self.message}
+        return {
+            "kind": self.kind,
+            "method": self.method,
+            "path": self.path,
+            "breaking": self.breaking,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -73,6 +79,14 @@ class _Resolver:
         return node if node is not None else {}
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _template(path: str) -> str:
     """/pets/{petId} and /pets/{id} are the same endpoint."""
     return re.sub(r"\{[^}]*\}", "{}", path)
@@ -92,13 +106,13 @@ def _operations(document: dict[str, Any]) -> dict[tuple[str, str], Operation]:
     resolver = _Resolver(document)
     swagger2 = "swagger" in document
     found: dict[tuple[str, str], Operation] = {}
-    paths = document.get("paths") if isinstance(document.get("paths"), dict) else {}
+    paths = _mapping(document.get("paths"))
     global_security = document.get("security")
     for path, raw_item in paths.items():
         item, _ = resolver.resolve(raw_item)
         if not isinstance(item, dict):
             continue
-        shared = item.get("parameters") if isinstance(item.get("parameters"), list) else []
+        shared = _sequence(item.get("parameters"))
         for method in HTTP_METHODS:
             raw = item.get(method)
             if not isinstance(raw, dict):
@@ -151,7 +165,9 @@ class _Differ:
         self.old = _Resolver(self.old_doc)
         self.new = _Resolver(self.new_doc)
 
-    def add(self, kind: str, op: Operation | None, breaking: bool, message: str, *, path: str | None = None) -> None:
+    def add(
+        self, kind: str, op: Operation | None, breaking: bool, message: str, *, path: str | None = None
+    ) -> None:
         if len(self.changes) < MAX_CHANGES:
             self.changes.append(
                 Change(kind, op.method if op else None, op.path if op else path, breaking, message)
@@ -165,7 +181,9 @@ class _Differ:
         new_paths = {key[1] for key in new_ops}
         for template in sorted(old_paths - new_paths):
             shown = next(op.path for key, op in old_ops.items() if key[1] == template)
-            self.add("path-removed", None, True, f"path {shown} was removed with all its operations", path=shown)
+            self.add(
+                "path-removed", None, True, f"path {shown} was removed with all its operations", path=shown
+            )
         for key in sorted(old_ops.keys() - new_ops.keys()):
             if key[1] in new_paths:
                 op = old_ops[key]
@@ -185,15 +203,23 @@ class _Differ:
         for key in sorted(new.parameters.keys() - old.parameters.keys()):
             required = bool(new.parameters[key].get("required"))
             self.add(
-                "parameter-added", new, required,
+                "parameter-added",
+                new,
+                required,
                 f"{'required' if required else 'optional'} {key[0]} parameter '{key[1]}' was added",
             )
         for key in sorted(old.parameters.keys() & new.parameters.keys()):
             old_param, new_param = old.parameters[key], new.parameters[key]
             if new_param.get("required") and not old_param.get("required"):
-                self.add("parameter-made-required", new, True, f"{key[0]} parameter '{key[1]}' is now required")
+                self.add(
+                    "parameter-made-required", new, True, f"{key[0]} parameter '{key[1]}' is now required"
+                )
             self.schema(
-                self._param_schema(old_param), self._param_schema(new_param), new, f"{key[0]} parameter '{key[1]}'", "request"
+                self._param_schema(old_param),
+                self._param_schema(new_param),
+                new,
+                f"{key[0]} parameter '{key[1]}'",
+                "request",
             )
         self.request_body(old, new)
         self.responses(old, new)
@@ -203,7 +229,11 @@ class _Differ:
     def _param_schema(param: dict[str, Any]) -> dict[str, Any]:
         # OpenAPI 3 parameters carry a schema; Swagger 2.0 ones are their own schema.
         schema = param.get("schema")
-        return schema if isinstance(schema, dict) else {k: v for k, v in param.items() if k in ("type", "enum", "items", "format")}
+        return (
+            schema
+            if isinstance(schema, dict)
+            else {k: v for k, v in param.items() if k in ("type", "enum", "items", "format")}
+        )
 
     def request_body(self, old: Operation, new: Operation) -> None:
         if new.body is not None and new.body_required and (old.body is None or not old.body_required):
@@ -250,7 +280,12 @@ class _Differ:
         if depth > MAX_SCHEMA_DEPTH:
             return
         # A $ref already followed on this walk: the rest of it was compared there.
-        if isinstance(old_raw, dict) and old_raw.get("$ref") in seen_old and isinstance(new_raw, dict) and new_raw.get("$ref") in seen_new:
+        if (
+            isinstance(old_raw, dict)
+            and old_raw.get("$ref") in seen_old
+            and isinstance(new_raw, dict)
+            and new_raw.get("$ref") in seen_new
+        ):
             return
         old, seen_old = self.old.resolve(old_raw, seen_old)
         new, seen_new = self.new.resolve(new_raw, seen_new)
@@ -269,17 +304,31 @@ class _Differ:
             added = [v for v in new_enum if v not in old_enum]
             if direction == "response":
                 if added:
-                    self.add("response-enum-value-added", op, True, f"{where}: may now return {_values(added)}")
+                    self.add(
+                        "response-enum-value-added", op, True, f"{where}: may now return {_values(added)}"
+                    )
                 if removed:
-                    self.add("response-enum-value-removed", op, False, f"{where}: no longer returns {_values(removed)}")
+                    self.add(
+                        "response-enum-value-removed",
+                        op,
+                        False,
+                        f"{where}: no longer returns {_values(removed)}",
+                    )
             else:
                 if removed:
-                    self.add("request-enum-value-removed", op, True, f"{where}: no longer accepts {_values(removed)}")
+                    self.add(
+                        "request-enum-value-removed",
+                        op,
+                        True,
+                        f"{where}: no longer accepts {_values(removed)}",
+                    )
                 if added:
-                    self.add("request-enum-value-added", op, False, f"{where}: now also accepts {_values(added)}")
+                    self.add(
+                        "request-enum-value-added", op, False, f"{where}: now also accepts {_values(added)}"
+                    )
 
-        old_props = old.get("properties") if isinstance(old.get("properties"), dict) else {}
-        new_props = new.get("properties") if isinstance(new.get("properties"), dict) else {}
+        old_props = _mapping(old.get("properties"))
+        new_props = _mapping(new.get("properties"))
         old_required = set(old.get("required") or []) if isinstance(old.get("required"), list) else set()
         new_required = set(new.get("required") or []) if isinstance(new.get("required"), list) else set()
         if direction == "response":
@@ -289,9 +338,20 @@ class _Differ:
             for name in sorted(new_required - old_required):
                 self.add("request-property-required", op, True, f"{where}: property '{name}' is now required")
         for name in sorted(old_props.keys() & new_props.keys()):
-            self.schema(old_props[name], new_props[name], op, f"{where}: property '{name}'", direction, seen_old, seen_new, depth + 1)
+            self.schema(
+                old_props[name],
+                new_props[name],
+                op,
+                f"{where}: property '{name}'",
+                direction,
+                seen_old,
+                seen_new,
+                depth + 1,
+            )
         if "items" in old and "items" in new:
-            self.schema(old["items"], new["items"], op, f"{where}: items", direction, seen_old, seen_new, depth + 1)
+            self.schema(
+                old["items"], new["items"], op, f"{where}: items", direction, seen_old, seen_new, depth + 1
+            )
 
     @staticmethod
     def _merged(schema: dict[str, Any], resolver: _Resolver, seen: frozenset[str]) -> dict[str, Any]:
@@ -331,12 +391,24 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     old_version = (old.get("info") or {}).get("version")
     new_version = (new.get("info") or {}).get("version")
     if old_version != new_version:
-        changes.insert(0, Change("version-changed", None, None, False, f"info.version changed from {old_version} to {new_version}"))
+        changes.insert(
+            0,
+            Change(
+                "version-changed",
+                None,
+                None,
+                False,
+                f"info.version changed from {old_version} to {new_version}",
+            ),
+        )
     if any(c.breaking for c in changes) and _major(old_version) == _major(new_version):
         changes.insert(
             0,
             Change(
-                "unannounced-breaking-change", None, None, True,
+                "unannounced-breaking-change",
+                None,
+                None,
+                True,
                 f"breaking changes while the major version stayed {_major(old_version) or old_version!r}",
             ),
         )

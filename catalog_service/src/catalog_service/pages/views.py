@@ -39,7 +39,9 @@ async def index(request: web.Request) -> web.Response:
     rows, total = await store.list_entries(pool, q=q, tag=None, status=status, limit=PAGE_SIZE, offset=offset)
     more = None
     if offset + len(rows) < total:
-        more = urlencode({k: v for k, v in {"q": q, "status": status, "offset": offset + PAGE_SIZE}.items() if v})
+        more = urlencode(
+            {k: v for k, v in {"q": q, "status": status, "offset": offset + PAGE_SIZE}.items() if v}
+        )
     entries = [entry_body(row) for row in rows]
     latest = await changes_store.latest_per_project(pool, names=[e["name"] for e in entries])
     return _render(

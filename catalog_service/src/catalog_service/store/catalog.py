@@ -7,9 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import NotFound
-from .db import page_total
-
-Executor = asyncpg.Connection | asyncpg.Pool
+from .db import Executor, page_total
 
 # Only small columns of documents: the raw bytes and parsed JSON stay on disk.
 _ENTRY = """
@@ -91,7 +89,9 @@ async def published_document(db: Executor, *, name: str) -> tuple[str, bytes]:
     return row["content_json"], row["sha256"]
 
 
-async def list_versions(db: Executor, *, name: str, limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+async def list_versions(
+    db: Executor, *, name: str, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
     project_id = await db.fetchval("SELECT id FROM projects WHERE name = $1", name)
     if project_id is None:
         raise NotFound(f"no API named {name!r} in the catalog")

@@ -7,9 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import NotFound
-from .db import page_total
-
-Executor = asyncpg.Connection | asyncpg.Pool
+from .db import Executor, page_total
 
 
 async def list_changes(

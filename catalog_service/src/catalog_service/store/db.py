@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import CatalogError
 
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 
 # Any fixed 64-bit number: every replica takes this advisory lock before it migrates.
 MIGRATION_LOCK_KEY = 0x63617461_6C6F6701
+
+# A connection of its own, or one lent by the pool: every statement here takes either.
+Connection = asyncpg.Connection | PoolConnectionProxy
+# ...or the pool itself, for a statement that needs no transaction.
+Executor = Connection | asyncpg.Pool
 
 LISTEN_HEARTBEAT_SECONDS = 10.0
 
@@ -51,7 +57,7 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Connection) -> list[str]:
     """Apply pending migrations, one transaction each, under an advisory lock.
 
     Two replicas starting together both call this; the second waits for the lock and
@@ -139,7 +145,13 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def page_total(
-    db: asyncpg.Connection | asyncpg.Pool, rows: list[Any], *, limit: int, offset: int, count: str, args: list[Any]
+    db: Executor,
+    rows: list[Any],
+    *,
+    limit: int,
+    offset: int,
+    count: str,
+    args: list[Any],
 ) -> int:
     """The total behind a page of ``rows``: a short page tells it; else ``count`` runs."""
     if rows and len(rows) < limit:

@@ -7,9 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Conflict, NotFound
-from .db import page_total
-
-Executor = asyncpg.Connection | asyncpg.Pool
+from .db import Executor, page_total
 
 PROJECT_COLUMNS = """
     id, name, swagger_url, title, description, tags, contact, owner, status,
@@ -63,7 +61,9 @@ async def list_projects(db: Executor, *, limit: int, offset: int) -> tuple[list[
     rows = await db.fetch(
         f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY name LIMIT $1 OFFSET $2", limit, offset
     )
-    total = await page_total(db, rows, limit=limit, offset=offset, count="SELECT count(*) FROM projects", args=[])
+    total = await page_total(
+        db, rows, limit=limit, offset=offset, count="SELECT count(*) FROM projects", args=[]
+    )
     return rows, total
 
 
@@ -88,7 +88,7 @@ async def update_project(db: Executor, *, name: str, changes: dict[str, Any]) ->
     values = [changes[col] if col != "tags" else (changes[col] or []) for col in columns]
     row = await db.fetchrow(
         f"""
-        UPDATE projects SET {''.join(a + ', ' for a in assignments)}updated_at = now()
+        UPDATE projects SET {"".join(a + ", " for a in assignments)}updated_at = now()
         WHERE name = $1
         RETURNING {PROJECT_COLUMNS}
         """,

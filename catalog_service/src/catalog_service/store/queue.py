@@ -8,10 +8,7 @@ import asyncpg
 
 from ..domain import Analysis, Job, Result
 from ..errors import NotFound
-from .db import page_total
-
-Executor = asyncpg.Connection | asyncpg.Pool
-
+from .db import Connection, Executor, page_total
 
 # Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger) are
 # leased to $2 for $3 seconds, and returned as jobs.
@@ -138,7 +135,7 @@ async def find_analysis(db: Executor, *, sha256: bytes) -> Analysis | None:
 
 
 async def store_document(
-    conn: asyncpg.Connection, *, project_id: int, sha256: bytes, raw: bytes, analysis: Analysis
+    conn: Connection, *, project_id: int, sha256: bytes, raw: bytes, analysis: Analysis
 ) -> int:
     """The document's id; a project that returns to an earlier version reuses its row."""
     async with conn.transaction():
@@ -173,7 +170,15 @@ async def store_document(
                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                 """,
                 [
-                    (document_id, op["method"], op["path"], op["operation_id"], op["summary"], op["tags"], op["deprecated"])
+                    (
+                        document_id,
+                        op["method"],
+                        op["path"],
+                        op["operation_id"],
+                        op["summary"],
+                        op["tags"],
+                        op["deprecated"],
+                    )
                     for op in analysis.operations
                 ],
             )
@@ -186,7 +191,12 @@ async def document_json(db: Executor, *, document_id: int) -> str | None:
 
 
 async def record_change(
-    db: Executor, *, project_id: int, from_document_id: int, to_document_id: int, changes: list[dict[str, Any]]
+    db: Executor,
+    *,
+    project_id: int,
+    from_document_id: int,
+    to_document_id: int,
+    changes: list[dict[str, Any]],
 ) -> None:
     await db.execute(
         """
@@ -202,7 +212,7 @@ async def record_change(
 
 
 async def finish(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     job: Job,
     replica: str,
@@ -281,4 +291,3 @@ async def list_collections(
     )
     count = "SELECT count(*) FROM collections WHERE project_id = $1"
     return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=[project_id])
-

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..errors import Conflict
+from .db import Executor
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,10 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-async def create_token(conn: asyncpg.Connection | asyncpg.Pool, *, name: str, admin: bool) -> str:
+async def create_token(db: Executor, *, name: str, admin: bool) -> str:
     token = "cat_" + secrets.token_urlsafe(32)
     try:
-        await conn.execute(
+        await db.execute(
             "INSERT INTO tokens (name, token_hash, admin) VALUES ($1, $2, $3)",
             name,
             hash_token(token),
@@ -35,9 +36,7 @@ async def create_token(conn: asyncpg.Connection | asyncpg.Pool, *, name: str, ad
     return token
 
 
-async def find_identity(conn: asyncpg.Connection | asyncpg.Pool, *, token: str) -> Identity | None:
+async def find_identity(db: Executor, *, token: str) -> Identity | None:
     # The lookup is by a hash of a high-entropy secret, so its timing tells nothing usable.
-    row = await conn.fetchrow(
-        "SELECT name, admin FROM tokens WHERE token_hash = $1", hash_token(token)
-    )
+    row = await db.fetchrow("SELECT name, admin FROM tokens WHERE token_hash = $1", hash_token(token))
     return Identity(row["name"], row["admin"]) if row else None
