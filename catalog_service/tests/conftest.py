@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,13 +17,15 @@ import asyncpg
 import pytest
 import yarl
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from catalog_service.app import create_app
 from catalog_service.embedded import EmbeddedPostgres
 from catalog_service.settings import Settings
 from catalog_service.store import tokens
 from catalog_service.store.db import init_connection, migrate
+
+from .upstream import PARKEREN, SWAGGER_2, WEATHER, Upstream
 
 ADMIN_TOKEN = "test-admin-token"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +34,7 @@ REAL_SPECS = Path(__file__).resolve().parent / "specs"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     """The same server, another database (works for TCP and unix-socket URLs)."""
     parsed = yarl.URL(url)
     return str(parsed.with_path("/" + name).with_query(parsed.query))
@@ -60,7 +65,7 @@ def database_url(server_url: str) -> Iterator[str]:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
-        conn = await asyncpg.connect(_with_database(server_url, name))
+        conn = await asyncpg.connect(with_database(server_url, name))
         try:
             await migrate(conn)
         finally:
@@ -75,7 +80,7 @@ def database_url(server_url: str) -> Iterator[str]:
 
     asyncio.run(setup())
     try:
-        yield _with_database(server_url, name)
+        yield with_database(server_url, name)
     finally:
         asyncio.run(teardown())
 
@@ -142,3 +147,79 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# -- the collector and the catalog, against real upstreams ---------------------------
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@pytest.fixture
+def collector_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings, allowed_networks=LOOPBACK, fetch_timeout=2, max_spec_bytes=2 * 1024 * 1024
+    )
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: Any) -> tuple[Upstream, TestServer]:
+    up = Upstream()
+    server = await aiohttp_server(up.app)
+    return up, server
+
+
+@pytest.fixture
+async def collecting(make_client: Any, collector_settings: Settings) -> TestClient:
+    """A client of an app whose collector may reach the tests' upstreams on loopback."""
+    return await make_client(collector_settings)
+
+
+async def register(client: TestClient, admin: dict[str, str], name: str, url: str) -> None:
+    response = await client.post("/api/projects", json={"name": name, "swagger_url": url}, headers=admin)
+    assert response.status == 201, await response.text()
+
+
+async def collected(
+    client: TestClient, name: str, *, after: str | None = None, timeout: float = 30
+) -> dict[str, Any]:
+    """The project once it has been checked (again, if ``after`` is its previous check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        project = await (await client.get(f"/api/projects/{name}")).json()
+        if project["last_checked_at"] is not None and project["last_checked_at"] != after:
+            return dict(project)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} was not collected within {timeout}s")
+
+
+async def attempts(client: TestClient, name: str) -> list[dict[str, Any]]:
+    body = await (await client.get(f"/api/projects/{name}/collections")).json()
+    return list(body["items"])
+
+
+@pytest.fixture
+async def catalog(
+    make_client: Any, settings: Settings, aiohttp_server: Any, admin: dict[str, str]
+) -> tuple[TestClient, Upstream, TestServer]:
+    """A catalog with four APIs: valid Swagger 2.0, valid 3.0 (Dutch), valid 3.1 (English), and a broken one."""
+    up = Upstream()
+    server = await aiohttp_server(up.app)
+    client = await make_client(dataclasses.replace(settings, allowed_networks=LOOPBACK))
+    for name, body, tags in [
+        ("afval", SWAGGER_2, ["afval"]),
+        ("parkeren", PARKEREN, ["mobiliteit", "parkeren"]),
+        ("weather", WEATHER, ["environment"]),
+        ("broken", b"openapi: 3.0.0\ninfo: {title: Broken}\npaths: {}\n", ["mobiliteit"]),
+    ]:
+        url = str(
+            server.make_url(
+                up.serve(name, body, "text/yaml" if isinstance(body, bytes) else "application/json")
+            )
+        )
+        response = await client.post(
+            "/api/projects", json={"name": name, "swagger_url": url, "tags": tags}, headers=admin
+        )
+        assert response.status == 201
+    for name in ["afval", "parkeren", "weather", "broken"]:
+        await collected(client, name)
+    return client, up, server

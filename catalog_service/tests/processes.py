@@ -69,3 +69,9 @@ def running(
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CATALOG_SERVICE, *args], env=service_env(**env), capture_output=True, text=True, timeout=120
+    )

@@ -7,10 +7,9 @@ from typing import Any
 
 from .browser import rendered_dom, screenshot
 from .conftest import ARTIFACTS
-from .test_catalog import catalog  # noqa: F401 - the shared four-API fixture
 
 
-async def test_the_index_page_renders_every_api_in_a_browser(catalog: Any) -> None:  # noqa: F811
+async def test_the_index_page_renders_every_api_in_a_browser(catalog: Any) -> None:
     client, _, _ = catalog
     url = str(client.make_url("/"))
     dom = await rendered_dom(url)
@@ -21,7 +20,7 @@ async def test_the_index_page_renders_every_api_in_a_browser(catalog: Any) -> No
     await screenshot(url, ARTIFACTS / "screenshots" / "index-phone.png", width=390, height=1200)
 
 
-async def test_swagger_ui_opens_the_chosen_api_with_a_selector_over_all(catalog: Any) -> None:  # noqa: F811
+async def test_swagger_ui_opens_the_chosen_api_with_a_selector_over_all(catalog: Any) -> None:
     client, _, _ = catalog
     url = str(client.make_url("/api/browse/?primaryName=parkeren"))
     dom = await rendered_dom(url)

@@ -11,90 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from catalog_service.settings import Settings
 
-from .conftest import REAL_SPECS
-from .test_collector import collected, register
-from .upstream import SWAGGER_2, Upstream, openapi_30
-
-PARKEREN = {
-    "openapi": "3.0.3",
-    "info": {"title": "Parkeervergunningen", "version": "2.1.0", "description": "Vergunningen voor bewoners"},
-    "paths": {
-        "/vergunningen": {
-            "get": {
-                "operationId": "zoekVergunningen",
-                "summary": "Zoek vergunningen",
-                "responses": {"200": {"description": "ok"}},
-            },
-            "post": {
-                "operationId": "vraagVergunningAan",
-                "summary": "Vraag een vergunning aan",
-                "responses": {"201": {"description": "ok"}},
-            },
-        },
-        "/vergunningen/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "delete": {
-                "operationId": "trekIn",
-                "summary": "Trek een vergunning in",
-                "deprecated": True,
-                "responses": {"204": {"description": "ok"}},
-            },
-        },
-    },
-}
-
-WEATHER = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "City weather",
-        "version": "1.0.0",
-        "description": "Measurements of the weather stations",
-    },
-    "paths": {
-        "/stations/{station}/readings": {
-            "parameters": [{"name": "station", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "get": {
-                "operationId": "getReadings",
-                "summary": "Latest temperature readings of a station",
-                "responses": {"200": {"description": "ok"}},
-            },
-        }
-    },
-}
-
-
-@pytest.fixture
-async def catalog(
-    make_client: Any, settings: Settings, aiohttp_server: Any, admin: dict[str, str]
-) -> tuple[TestClient, Upstream, TestServer]:
-    """A catalog with four APIs: valid Swagger 2.0, valid 3.0 (Dutch), valid 3.1 (English), and a broken one."""
-    up = Upstream()
-    server = await aiohttp_server(up.app)
-    client = await make_client(
-        dataclasses.replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
-    )
-    for name, body, tags in [
-        ("afval", SWAGGER_2, ["afval"]),
-        ("parkeren", PARKEREN, ["mobiliteit", "parkeren"]),
-        ("weather", WEATHER, ["environment"]),
-        ("broken", b"openapi: 3.0.0\ninfo: {title: Broken}\npaths: {}\n", ["mobiliteit"]),
-    ]:
-        url = str(
-            server.make_url(
-                up.serve(name, body, "text/yaml" if isinstance(body, bytes) else "application/json")
-            )
-        )
-        response = await client.post(
-            "/api/projects", json={"name": name, "swagger_url": url, "tags": tags}, headers=admin
-        )
-        assert response.status == 201
-    for name in ["afval", "parkeren", "weather", "broken"]:
-        await collected(client, name)
-    return client, up, server
+from .conftest import REAL_SPECS, collected, register
+from .upstream import PARKEREN, SWAGGER_2, Upstream, openapi_30
 
 
 async def names(client: TestClient, **params: Any) -> list[str]:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from catalog_service.settings import Settings
 
-from .test_collector import collected, register
+from .conftest import collected, register
 from .upstream import Upstream, openapi_30
 
 

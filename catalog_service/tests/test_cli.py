@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,14 +14,8 @@ import pytest
 
 from catalog_service.store.db import available_migrations, migrate
 
-from .conftest import REPO_ROOT, free_port
-from .processes import CATALOG_SERVICE, running, service_env
-
-
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CATALOG_SERVICE, *args], env=service_env(**env), capture_output=True, text=True, timeout=120
-    )
+from .conftest import REPO_ROOT, free_port, with_database
+from .processes import CATALOG_SERVICE, run_cli, running, service_env
 
 
 @pytest.mark.slow
@@ -97,14 +90,13 @@ def test_migrate_reports_nothing_left_on_a_migrated_database(database_url: str) 
 
 
 async def test_replicas_migrating_at_once_apply_each_migration_once(server_url: str) -> None:
-    from .conftest import _with_database
 
     name = "catalog_migrate_race"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        conns = [await asyncpg.connect(_with_database(server_url, name)) for _ in range(3)]
+        conns = [await asyncpg.connect(with_database(server_url, name)) for _ in range(3)]
         results = await asyncio.gather(*(migrate(conn) for conn in conns))
         assert sorted(len(r) for r in results) == [0, 0, len(available_migrations())]
         versions = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
@@ -161,13 +153,12 @@ def test_json_logs_have_one_object_per_line_an_access_line_per_request_and_no_se
 
 
 async def test_an_applied_migration_edited_later_stops_start_up_with_a_clear_message(server_url: str) -> None:
-    from .conftest import _with_database
 
     name = "catalog_migration_edited"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
+    url = with_database(server_url, name)
     try:
         conn = await asyncpg.connect(url)
         await migrate(conn)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import json
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from catalog_service.settings import Settings
 
-from .conftest import REAL_SPECS
+from .conftest import REAL_SPECS, attempts, collected, register
 from .upstream import (
     SWAGGER_2,
     SWAGGER_2_INVALID,
@@ -29,67 +28,26 @@ from .upstream import (
     openapi_30,
 )
 
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
-
-
-@pytest.fixture
-def collector_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(
-        settings, allowed_networks=LOOPBACK, fetch_timeout=2, max_spec_bytes=2 * 1024 * 1024
-    )
-
-
-@pytest.fixture
-async def upstream(aiohttp_server: Any) -> tuple[Upstream, TestServer]:
-    up = Upstream()
-    server = await aiohttp_server(up.app)
-    return up, server
-
-
-@pytest.fixture
-async def catalog(make_client: Any, collector_settings: Settings) -> TestClient:
-    return await make_client(collector_settings)
-
-
-async def register(client: TestClient, admin: dict[str, str], name: str, url: str) -> None:
-    response = await client.post("/api/projects", json={"name": name, "swagger_url": url}, headers=admin)
-    assert response.status == 201, await response.text()
-
-
-async def collected(
-    client: TestClient, name: str, *, after: str | None = None, timeout: float = 30
-) -> dict[str, Any]:
-    """The project once it has been checked (again, if ``after`` is its previous check)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        project = await (await client.get(f"/api/projects/{name}")).json()
-        if project["last_checked_at"] is not None and project["last_checked_at"] != after:
-            return dict(project)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{name} was not collected within {timeout}s")
-
-
-async def attempts(client: TestClient, name: str) -> list[dict[str, Any]]:
-    body = await (await client.get(f"/api/projects/{name}/collections")).json()
-    return list(body["items"])
-
 
 async def test_swagger_2_json_and_yaml_become_valid_with_their_operations(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+    collecting: TestClient,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
 ) -> None:
     up, server = upstream
-    await register(catalog, admin, "afval", str(server.make_url(up.serve("afval.json", SWAGGER_2))))
+    await register(collecting, admin, "afval", str(server.make_url(up.serve("afval.json", SWAGGER_2))))
     await register(
-        catalog,
+        collecting,
         admin,
         "parkeren",
         str(server.make_url(up.serve("parkeren.yaml", SWAGGER_2_YAML, "text/plain"))),
     )
-    afval = await collected(catalog, "afval")
-    parkeren = await collected(catalog, "parkeren")
+    afval = await collected(collecting, "afval")
+    parkeren = await collected(collecting, "parkeren")
     assert afval["status"] == parkeren["status"] == "valid"
     assert afval["last_changed_at"] == afval["last_checked_at"]
-    [attempt] = await attempts(catalog, "afval")
+    [attempt] = await attempts(collecting, "afval")
     assert attempt["outcome"] == "changed" and attempt["http_status"] == 200
     assert attempt["trigger"] == "registration" and attempt["error"] is None
 
@@ -149,11 +107,16 @@ async def test_the_real_documents_get_exactly_the_status_the_validator_gives(
 
 
 async def test_an_invalid_swagger_2_document_is_invalid_with_its_errors(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+    collecting: TestClient,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
 ) -> None:
     up, server = upstream
-    await register(catalog, admin, "kapot", str(server.make_url(up.serve("kapot.json", SWAGGER_2_INVALID))))
-    assert (await collected(catalog, "kapot"))["status"] == "invalid"
+    await register(
+        collecting, admin, "kapot", str(server.make_url(up.serve("kapot.json", SWAGGER_2_INVALID)))
+    )
+    assert (await collected(collecting, "kapot"))["status"] == "invalid"
     errors = await db.fetchval("SELECT errors FROM documents")
     assert errors and all(set(e) == {"message", "path"} for e in errors)
     assert any(e["path"].startswith("/paths") or "description" in e["message"] for e in errors)
@@ -172,18 +135,18 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 async def test_hostile_upstreams_are_recorded_as_unreachable(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], name: str
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], name: str
 ) -> None:
     up, server = upstream
     path, status, error = HOSTILE[name]
-    await register(catalog, admin, name, str(server.make_url(path)))
-    project = await collected(catalog, name)
+    await register(collecting, admin, name, str(server.make_url(path)))
+    project = await collected(collecting, name)
     assert project["status"] == status
-    [attempt] = await attempts(catalog, name)
+    [attempt] = await attempts(collecting, name)
     assert attempt["outcome"] == "unreachable"
     assert error in attempt["error"]
     # The service is still fine.
-    assert (await catalog.get("/api/health")).status == 200
+    assert (await collecting.get("/api/health")).status == 200
 
 
 BAD_DOCUMENTS: dict[str, tuple[bytes, str, str]] = {
@@ -212,7 +175,7 @@ BAD_DOCUMENTS: dict[str, tuple[bytes, str, str]] = {
 
 @pytest.mark.parametrize("name", list(BAD_DOCUMENTS))
 async def test_bad_documents_are_recorded_as_invalid_with_a_reason(
-    catalog: TestClient,
+    collecting: TestClient,
     admin: dict[str, str],
     upstream: tuple[Upstream, TestServer],
     db: asyncpg.Connection,
@@ -220,98 +183,104 @@ async def test_bad_documents_are_recorded_as_invalid_with_a_reason(
 ) -> None:
     up, server = upstream
     body, content_type, reason = BAD_DOCUMENTS[name]
-    await register(catalog, admin, name, str(server.make_url(up.serve(name, body, content_type))))
-    assert (await collected(catalog, name))["status"] == "invalid"
-    [attempt] = await attempts(catalog, name)
+    await register(collecting, admin, name, str(server.make_url(up.serve(name, body, content_type))))
+    assert (await collected(collecting, name))["status"] == "invalid"
+    [attempt] = await attempts(collecting, name)
     assert attempt["outcome"] == "invalid"
     errors = await db.fetchval("SELECT errors FROM documents")
     assert reason in errors[0]["message"], errors
-    assert (await catalog.get("/api/health")).status == 200
+    assert (await collecting.get("/api/health")).status == 200
 
 
 async def test_a_declared_charset_is_honoured_when_the_bytes_are_not_utf8(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
 ) -> None:
     up, server = upstream
     body = "openapi: 3.0.0\ninfo: {title: Café, version: '1'}\npaths: {}\n".encode("latin-1")
     await register(
-        catalog, admin, "cafe", str(server.make_url(up.serve("cafe", body, "text/yaml; charset=iso-8859-1")))
+        collecting,
+        admin,
+        "cafe",
+        str(server.make_url(up.serve("cafe", body, "text/yaml; charset=iso-8859-1"))),
     )
-    assert (await collected(catalog, "cafe"))["status"] == "valid"
+    assert (await collected(collecting, "cafe"))["status"] == "valid"
 
 
 async def test_etag_makes_a_refresh_a_304_that_counts_as_unchanged(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
 ) -> None:
     up, server = upstream
-    await register(catalog, admin, "meldingen", str(server.make_url(up.serve("meldingen", openapi_30()))))
-    first = await collected(catalog, "meldingen")
-    assert (await catalog.post("/api/projects/meldingen/refresh", headers=admin)).status == 202
-    second = await collected(catalog, "meldingen", after=first["last_checked_at"])
+    await register(collecting, admin, "meldingen", str(server.make_url(up.serve("meldingen", openapi_30()))))
+    first = await collected(collecting, "meldingen")
+    assert (await collecting.post("/api/projects/meldingen/refresh", headers=admin)).status == 202
+    second = await collected(collecting, "meldingen", after=first["last_checked_at"])
     assert second["status"] == "valid"
     assert second["last_changed_at"] == first["last_changed_at"]
-    latest, earliest = await attempts(catalog, "meldingen")
+    latest, earliest = await attempts(collecting, "meldingen")
     assert (latest["outcome"], latest["http_status"], latest["trigger"]) == ("unchanged", 304, "refresh")
     assert up.if_none_match[0] is None and up.if_none_match[1] is not None
 
 
 async def test_unchanged_content_is_not_validated_again_anywhere_in_the_catalog(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
 ) -> None:
     up, server = upstream
     url = str(server.make_url(up.serve("same-no-etag", openapi_30(paths=3))))
-    await register(catalog, admin, "one", url)
-    first = await collected(catalog, "one")
-    await catalog.post("/api/projects/one/refresh", headers=admin)
-    await collected(catalog, "one", after=first["last_checked_at"])
+    await register(collecting, admin, "one", url)
+    first = await collected(collecting, "one")
+    await collecting.post("/api/projects/one/refresh", headers=admin)
+    await collected(collecting, "one", after=first["last_checked_at"])
     # A second project with the very same bytes reuses the verdict.
-    await register(catalog, admin, "two", url)
-    assert (await collected(catalog, "two"))["status"] == "valid"
+    await register(collecting, admin, "two", url)
+    assert (await collected(collecting, "two"))["status"] == "valid"
 
-    outcomes = [a["outcome"] for a in await attempts(catalog, "one")]
+    outcomes = [a["outcome"] for a in await attempts(collecting, "one")]
     assert outcomes == ["unchanged", "changed"]
-    metrics = await (await catalog.get("/metrics")).text()
+    metrics = await (await collecting.get("/metrics")).text()
     assert "catalog_validation_duration_seconds_count 1.0" in metrics
     assert 'catalog_collections_total{outcome="unchanged"} 1.0' in metrics
 
 
 async def test_the_last_valid_document_survives_a_broken_or_unreachable_update(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer], db: asyncpg.Connection
+    collecting: TestClient,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
 ) -> None:
     up, server = upstream
     url = str(server.make_url(up.serve("stable", openapi_30(version="1.0.0"))))
-    await register(catalog, admin, "stable", url)
-    good = await collected(catalog, "stable")
+    await register(collecting, admin, "stable", url)
+    good = await collected(collecting, "stable")
     published = await db.fetchval("SELECT published_document_id FROM projects")
 
     up.serve("stable", b"{ this is not json", "application/json")
-    await catalog.post("/api/projects/stable/refresh", headers=admin)
-    broken = await collected(catalog, "stable", after=good["last_checked_at"])
+    await collecting.post("/api/projects/stable/refresh", headers=admin)
+    broken = await collected(collecting, "stable", after=good["last_checked_at"])
     assert broken["status"] == "invalid"
     assert await db.fetchval("SELECT published_document_id FROM projects") == published
 
     del up.docs["stable"]
-    await catalog.post("/api/projects/stable/refresh", headers=admin)
-    gone = await collected(catalog, "stable", after=broken["last_checked_at"])
+    await collecting.post("/api/projects/stable/refresh", headers=admin)
+    gone = await collected(collecting, "stable", after=broken["last_checked_at"])
     assert gone["status"] == "unreachable"
     assert await db.fetchval("SELECT published_document_id FROM projects") == published
     assert await db.fetchval("SELECT count(*) FROM documents") == 2
 
 
 async def test_changing_the_url_collects_the_new_one_at_once(
-    catalog: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
 ) -> None:
     up, server = upstream
-    await register(catalog, admin, "moving", str(server.make_url("/status/404")))
-    first = await collected(catalog, "moving")
+    await register(collecting, admin, "moving", str(server.make_url("/status/404")))
+    first = await collected(collecting, "moving")
     assert first["status"] == "unreachable"
     new_url = str(server.make_url(up.serve("moved", openapi_30())))
     assert (
-        await catalog.patch("/api/projects/moving", json={"swagger_url": new_url}, headers=admin)
+        await collecting.patch("/api/projects/moving", json={"swagger_url": new_url}, headers=admin)
     ).status == 200
-    second = await collected(catalog, "moving", after=first["last_checked_at"])
+    second = await collected(collecting, "moving", after=first["last_checked_at"])
     assert second["status"] == "valid"
-    assert (await attempts(catalog, "moving"))[0]["trigger"] == "url-change"
+    assert (await attempts(collecting, "moving"))[0]["trigger"] == "url-change"
 
 
 async def test_a_validation_that_overruns_its_time_is_stopped_and_the_next_one_works(

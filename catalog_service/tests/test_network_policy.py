@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from catalog_service.collector.fetch import NetworkPolicy
 from catalog_service.settings import Settings
 
-from .test_collector import attempts, collected, register
+from .conftest import attempts, collected, register
 from .upstream import Upstream, openapi_30
 
 # Each of these reaches the upstream listening on 127.0.0.1 if nothing stops it.

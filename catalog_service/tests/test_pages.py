@@ -7,10 +7,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from .test_catalog import catalog  # noqa: F401 - the shared four-API fixture
 
-
-async def test_the_index_shows_every_api_with_its_status_and_links(catalog: Any) -> None:  # noqa: F811
+async def test_the_index_shows_every_api_with_its_status_and_links(catalog: Any) -> None:
     client, _, _ = catalog
     response = await client.get("/")
     assert response.status == 200 and response.content_type == "text/html"
@@ -25,7 +23,7 @@ async def test_the_index_shows_every_api_with_its_status_and_links(catalog: Any)
     assert response.headers["Link"] == '</.well-known/api-catalog>; rel="api-catalog"'
 
 
-async def test_the_index_search_box_uses_the_catalog_search(catalog: Any) -> None:  # noqa: F811
+async def test_the_index_search_box_uses_the_catalog_search(catalog: Any) -> None:
     client, _, _ = catalog
     html = await (await client.get("/", params={"q": "vergunning"})).text()
     assert 'data-name="parkeren"' in html and 'data-name="weather"' not in html
@@ -51,7 +49,7 @@ async def test_text_from_documents_is_escaped_in_pages(client: TestClient, admin
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-async def test_an_api_page_explains_its_errors_and_collections(catalog: Any) -> None:  # noqa: F811
+async def test_an_api_page_explains_its_errors_and_collections(catalog: Any) -> None:
     client, _, _ = catalog
     html = await (await client.get("/apis/broken")).text()
     assert 'id="errors"' in html and "Validation errors of the latest document" in html
@@ -59,7 +57,7 @@ async def test_an_api_page_explains_its_errors_and_collections(catalog: Any) -> 
     assert (await client.get("/apis/nobody")).status == 404
 
 
-async def test_the_api_catalog_linkset_points_at_every_published_api(catalog: Any) -> None:  # noqa: F811
+async def test_the_api_catalog_linkset_points_at_every_published_api(catalog: Any) -> None:
     client, _, _ = catalog
     response = await client.get("/.well-known/api-catalog")
     assert response.status == 200

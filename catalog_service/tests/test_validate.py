@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from catalog_service.settings import Settings
 
 from .conftest import REAL_SPECS
-from .test_cli import run_cli
+from .processes import run_cli
 from .upstream import SWAGGER_2, SWAGGER_2_INVALID, SWAGGER_2_YAML, YAML_BOMB, Upstream, openapi_30
 
 

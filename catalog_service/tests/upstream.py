@@ -103,6 +103,55 @@ def openapi_30(title: str = "Meldingen", version: str = "1.0.0", paths: int = 1)
     }
 
 
+# Two more real-looking APIs: OpenAPI 3.0 in Dutch, 3.1 in English.
+PARKEREN = {
+    "openapi": "3.0.3",
+    "info": {"title": "Parkeervergunningen", "version": "2.1.0", "description": "Vergunningen voor bewoners"},
+    "paths": {
+        "/vergunningen": {
+            "get": {
+                "operationId": "zoekVergunningen",
+                "summary": "Zoek vergunningen",
+                "responses": {"200": {"description": "ok"}},
+            },
+            "post": {
+                "operationId": "vraagVergunningAan",
+                "summary": "Vraag een vergunning aan",
+                "responses": {"201": {"description": "ok"}},
+            },
+        },
+        "/vergunningen/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "delete": {
+                "operationId": "trekIn",
+                "summary": "Trek een vergunning in",
+                "deprecated": True,
+                "responses": {"204": {"description": "ok"}},
+            },
+        },
+    },
+}
+
+WEATHER = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "City weather",
+        "version": "1.0.0",
+        "description": "Measurements of the weather stations",
+    },
+    "paths": {
+        "/stations/{station}/readings": {
+            "parameters": [{"name": "station", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": {
+                "operationId": "getReadings",
+                "summary": "Latest temperature readings of a station",
+                "responses": {"200": {"description": "ok"}},
+            },
+        }
+    },
+}
+
+
 @functools.cache
 def gzip_bomb() -> bytes:
     """20 MiB of JSON whitespace (ten times the tests' limit) in about 20 KiB of gzip."""
