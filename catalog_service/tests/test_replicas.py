@@ -137,3 +137,83 @@ async def test_work_of_a_replica_killed_mid_run_is_finished_by_the_others(
     assert len(counts) == PROJECTS and {row["n"] for row in counts} == {1}
     assert await db.fetchval("SELECT count(*) FROM projects WHERE status = 'valid'") == PROJECTS
     assert await db.fetchval("SELECT count(*) FROM projects WHERE lease_owner IS NOT NULL") == 0
+
+
+async def leases_held_by(db: asyncpg.Connection, process: subprocess.Popen[bytes]) -> int:
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM projects WHERE lease_owner LIKE $1", f"%:{process.pid}:%"
+    )
+    return count
+
+
+async def wait_for_leases(db: asyncpg.Connection, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if await leases_held_by(db, process):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the replica never took work")
+
+
+@pytest.mark.slow
+async def test_a_replica_stopped_with_sigterm_hands_its_projects_back_at_once(
+    database_url: str, db: asyncpg.Connection, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    up = Upstream()
+    up.delay = 20  # every download hangs well past the stop
+    for i in range(PROJECTS):
+        up.serve(f"p-{i:03d}", openapi_30(title=f"API {i}"))
+    server = await aiohttp_server(up.app)
+    [first] = await start_replicas(1, database_url, tmp_path)
+    try:
+        await register_many(db, str(server.make_url("")).rstrip("/"))
+        await wait_for_leases(db, first)
+        began = time.monotonic()
+        os.killpg(first.pid, signal.SIGTERM)
+        await asyncio.to_thread(first.wait, 10)
+        assert time.monotonic() - began < 10
+        # Nothing is held any more, and what was held is due now, not in 11 minutes.
+        assert await leases_held_by(db, first) == 0
+        assert await db.fetchval("SELECT count(*) FROM replicas") == 0
+        assert await db.fetchval("SELECT count(*) FROM projects WHERE next_check_at > now()") == 0
+
+        up.delay = 0
+        began = time.monotonic()
+        second = await start_replicas(1, database_url, tmp_path)
+        try:
+            await wait_all_checked(db, timeout=30)
+        finally:
+            await asyncio.to_thread(stop, second)
+        assert time.monotonic() - began < 30
+    finally:
+        await asyncio.to_thread(stop, [first])
+
+
+@pytest.mark.slow
+async def test_after_kill_9_a_restarted_replica_collects_what_the_dead_one_held_within_30_s(
+    database_url: str, db: asyncpg.Connection, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    up = Upstream()
+    up.delay = 60
+    for i in range(PROJECTS):
+        up.serve(f"p-{i:03d}", openapi_30(title=f"API {i}"))
+    server = await aiohttp_server(up.app)
+    # The default lease: fetch timeout + validation timeout + 60 s, eleven minutes.
+    [victim] = await start_replicas(1, database_url, tmp_path)
+    try:
+        await register_many(db, str(server.make_url("")).rstrip("/"))
+        await wait_for_leases(db, victim)
+        held = await leases_held_by(db, victim)
+        os.killpg(victim.pid, signal.SIGKILL)
+        await asyncio.to_thread(victim.wait, 10)
+        up.delay = 0
+        began = time.monotonic()
+        restarted = await start_replicas(1, database_url, tmp_path)
+        try:
+            await wait_all_checked(db, timeout=30)
+        finally:
+            await asyncio.to_thread(stop, restarted)
+        assert held > 0 and time.monotonic() - began < 30
+    finally:
+        await asyncio.to_thread(stop, [victim])
+    assert await db.fetchval("SELECT count(*) FROM projects WHERE status = 'valid'") == PROJECTS

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import ipaddress
 import json
+import time
 from typing import Any
 
 import asyncpg
-from aiohttp.test_utils import TestClient
+import psutil
+from aiohttp.test_utils import TestClient, TestServer
 
 from catalog_service.settings import Settings
 
-from .conftest import REAL_SPECS
+from .conftest import REAL_SPECS, collected, register
 from .processes import run_cli
 from .upstream import SWAGGER_2, SWAGGER_2_INVALID, SWAGGER_2_YAML, YAML_BOMB, Upstream, openapi_30
 
@@ -108,3 +111,102 @@ async def test_cli_collect_prints_a_line_per_project_and_fails_when_one_fails(
 
     unknown = await asyncio.to_thread(run_cli, "collect", "nobody", **env)
     assert unknown.returncode == 1 and "no project named 'nobody'" in unknown.stdout
+
+
+REDOS = {
+    "openapi": "3.0.3",
+    "info": {"title": "ReDoS", "version": "1"},
+    "paths": {},
+    "components": {"schemas": {"S": {"type": "string", "pattern": "^(a|a)*$", "default": "a" * 40 + "!"}}},
+}
+
+
+async def test_a_catastrophic_pattern_holds_no_worker_and_delays_nothing(
+    make_client: Any,
+    collector_settings: Settings,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+) -> None:
+    up, server = upstream
+    client = await make_client(collector_settings)
+    began = time.monotonic()
+    answers = await asyncio.gather(*(client.post("/api/validate", json=REDOS) for _ in range(2)))
+    for answer in answers:
+        verdict = await answer.json()
+        assert verdict["valid"] is False
+        assert "takes too long to match" in verdict["errors"][0]["message"]
+    # Python's re would take longer than the age of the universe on that default.
+    assert time.monotonic() - began < 10
+
+    began = time.monotonic()
+    trivial = await (await client.post("/api/validate", json=SWAGGER_2)).json()
+    assert trivial["valid"] is True and time.monotonic() - began < 5
+    await register(client, admin, "nieuw", str(server.make_url(up.serve("nieuw", openapi_30()))))
+    assert (await collected(client, "nieuw", timeout=10))["status"] == "valid"
+
+
+async def test_a_flood_of_anonymous_checks_is_turned_away_and_delays_no_collection(
+    make_client: Any,
+    collector_settings: Settings,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+) -> None:
+    up, server = upstream
+    client = await make_client(
+        dataclasses.replace(collector_settings, validate_queue=1, max_spec_bytes=50 * 1024 * 1024)
+    )
+    slow = json.dumps(openapi_30(title="Traag", paths=8_000)).encode()
+    flood = [
+        asyncio.ensure_future(
+            client.post(
+                "/api/validate",
+                data=io.BytesIO(slow + b" " * i),
+                headers={"Content-Type": "application/json"},
+            )
+        )
+        for i in range(8)
+    ]
+    await asyncio.sleep(0.5)
+    # The flood waits for the checks' own worker; a team's collection does not.
+    began = time.monotonic()
+    await register(client, admin, "team", str(server.make_url(up.serve("team", openapi_30()))))
+    assert (await collected(client, "team", timeout=20))["status"] == "valid"
+    collected_after = time.monotonic() - began
+    answers = await asyncio.gather(*flood)
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses.count(429) >= 5 and set(statuses) <= {200, 429}, statuses
+    turned_away = next(answer for answer in answers if answer.status == 429)
+    assert int(turned_away.headers["Retry-After"]) > 0
+    assert turned_away.content_type == "application/problem+json"
+    assert collected_after < 10
+
+
+async def test_an_anonymous_check_has_seconds_and_a_team_has_the_full_time(
+    make_client: Any, collector_settings: Settings, admin: dict[str, str]
+) -> None:
+    client = await make_client(
+        dataclasses.replace(
+            collector_settings, anonymous_validation_timeout=0.3, max_spec_bytes=50 * 1024 * 1024
+        )
+    )
+    slow = json.dumps(openapi_30(title="Traag", paths=20_000)).encode()
+    headers = {"Content-Type": "application/json"}
+    anonymous = await client.post("/api/validate", data=io.BytesIO(slow), headers=headers)
+    assert anonymous.status == 503 and anonymous.content_type == "application/problem+json"
+    assert "no verdict" in (await anonymous.json())["detail"] and anonymous.headers["Retry-After"]
+    team = await client.post("/api/validate", data=io.BytesIO(slow), headers={**headers, **admin})
+    assert team.status == 200 and (await team.json())["valid"] is True
+
+
+async def test_yaml_that_expands_to_far_more_text_than_it_has_is_refused_unexpanded(
+    client: TestClient,
+) -> None:
+    # 267 KB: one 256 KB string behind 1,000 aliases (262 MB once expanded).
+    bomb = "a: &a " + "x" * 256 * 1024 + "\nopenapi: 3.0.3\nb: [" + ", ".join(["*a"] * 1000) + "]\n"
+    process = psutil.Process()
+    before = process.memory_info().rss
+    verdict = await (
+        await client.post("/api/validate", data=bomb.encode(), headers={"Content-Type": "application/yaml"})
+    ).json()
+    assert verdict["valid"] is False and "expands to more than" in verdict["errors"][0]["message"]
+    assert process.memory_info().rss - before < 50 * 1024 * 1024

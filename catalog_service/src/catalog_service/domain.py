@@ -4,6 +4,7 @@ a job are. Plain data, used by every layer; nothing here does I/O."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict, get_args
 
@@ -13,13 +14,28 @@ Status = Literal["pending", "valid", "invalid", "unreachable"]
 STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 
 # What one collection attempt came to.
-Outcome = Literal["changed", "unchanged", "invalid", "unreachable", "refused"]
+# 'error' is a failure that is not the document's fault (a worker killed, validation
+# stopped on a busy machine): it never becomes the document's verdict.
+Outcome = Literal["changed", "unchanged", "invalid", "unreachable", "refused", "error"]
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 
 # What started a collection.
 Trigger = Literal["registration", "refresh", "url-change", "schedule", "cli"]
 
 SpecFormat = Literal["swagger-2.0", "openapi-3.0", "openapi-3.1"]
+
+# What PostgreSQL text and jsonb cannot hold: NUL, and surrogates (in a Python string,
+# a surrogate left over from JSON's \uXXXX escapes is always an unpaired one).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: Any) -> str | None:
+    """``value`` as text the catalog can store and search: NUL and unpaired surrogates
+    become U+FFFD. None stays None."""
+    if value is None:
+        return None
+    return _UNSTORABLE.sub("\ufffd", str(value))
+
 
 # The operations of a path item, in the order OpenAPI lists them.
 HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -59,6 +75,7 @@ class Job:
     current_valid: bool | None
     consecutive_failures: int
     trigger: Trigger
+    status: Status = "pending"
     published_document_id: int | None = None
     published_sha256: bytes | None = None
 
@@ -80,3 +97,13 @@ class Result:
     keep_cache_headers: bool = False
     # A document over the size at which the process hands memory back afterwards.
     large: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Whether the next attempt backs off: anything but a valid document now."""
+        return self.outcome == "error" or self.status != "valid"
+
+
+class TransientFailure(Exception):
+    """Judging a document failed for a reason that is not the document's (a worker
+    killed, a timeout on a busy machine): try again later, and record no verdict."""

@@ -7,9 +7,15 @@ class CatalogError(Exception):
     status = 500
     title = "Internal Server Error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        # Seconds after which the same request may succeed (a Retry-After header).
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class BadRequest(CatalogError):
@@ -40,3 +46,8 @@ class Conflict(CatalogError):
 class Unavailable(CatalogError):
     status = 503
     title = "Service Unavailable"
+
+
+class TooManyRequests(CatalogError):
+    status = 429
+    title = "Too Many Requests"

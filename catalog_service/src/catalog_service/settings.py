@@ -39,6 +39,10 @@ class Settings:
     lease_seconds: float = 0.0
     # CATALOG_LOG_FORMAT: text for people, json for a log collector.
     log_format: LogFormat = "text"
+    # POST /api/validate: how long an anonymous check may validate, and how many checks
+    # may wait for the checks' worker before more are answered 429.
+    anonymous_validation_timeout: float = 10.0
+    validate_queue: int = 4
 
     @property
     def effective_lease_seconds(self) -> float:
@@ -137,4 +141,12 @@ class Settings:
             auto_migrate=boolean("CATALOG_AUTO_MIGRATE", True),
             lease_seconds=number("CATALOG_LEASE_SECONDS", 0.0, minimum=0),
             log_format=log_format,
+            anonymous_validation_timeout=number(
+                "CATALOG_ANONYMOUS_VALIDATION_TIMEOUT", defaults.anonymous_validation_timeout, minimum=0.1
+            ),
+            validate_queue=int(
+                number(
+                    "CATALOG_VALIDATE_QUEUE", defaults.validate_queue, minimum=0, maximum=10_000, integer=True
+                )
+            ),
         )

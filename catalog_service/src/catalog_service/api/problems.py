@@ -70,7 +70,9 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
         exc.detail = exc.detail or _phrase(exc.status)
         raise
     except CatalogError as exc:
-        raise ProblemException(status=exc.status, title=exc.title, detail=exc.detail) from None
+        raise ProblemException(
+            status=exc.status, title=exc.title, detail=exc.detail, headers=exc.headers
+        ) from None
     except DATABASE_ERRORS as exc:
         log.warning("database unavailable: %s", type(exc).__name__)
         # Connections opened before an outage are useless after it: replace them all.
@@ -166,7 +168,7 @@ async def outer_problems(request: web.Request, handler: Handler) -> web.StreamRe
         detail = text if text and not text.startswith(f"{exc.status}:") else exc.reason
         return problem_response(exc.status, detail, headers=kept)
     except CatalogError as exc:
-        return problem_response(exc.status, exc.detail, title=exc.title)
+        return problem_response(exc.status, exc.detail, title=exc.title, headers=exc.headers)
     except DATABASE_ERRORS:
         return problem_response(503, "the database cannot be reached")
     except Exception:

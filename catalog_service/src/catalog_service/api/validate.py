@@ -7,10 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..domain import Analysis
-from ..errors import BadRequest, Unauthorized
-from ..keys import COLLECTOR
+from ..collector.workers import Busy
+from ..domain import Analysis, TransientFailure
+from ..errors import BadRequest, TooManyRequests, Unauthorized, Unavailable
+from ..keys import COLLECTOR, SETTINGS
 from ..urls import checked_swagger_url
+
+# When a client told to wait may try again.
+RETRY_AFTER_SECONDS = 5
 
 
 def _url_request(raw: bytes, content_type: str) -> str | None:
@@ -35,10 +39,25 @@ async def validate(request: web.Request) -> dict[str, Any]:
     if not raw.strip():
         raise BadRequest('the request body is empty: send a document, or {"swagger_url": "..."} with a token')
     collector = request.config_dict[COLLECTOR]
+    settings = request.config_dict[SETTINGS]
+    identified = bool((request.get("token_info") or {}).get("sub"))
+    # Anyone may check a document, within seconds; a team's token buys the full time.
+    timeout = None if identified else settings.anonymous_validation_timeout
     url = _url_request(raw, request.content_type)
-    if url is None:
-        return _verdict(await collector.judge(raw, request.charset))
-    # Fetching on someone's behalf is a write-like power: it needs a token.
-    if not (request.get("token_info") or {}).get("sub"):
-        raise Unauthorized("validating a swagger_url needs a bearer token; a document needs none")
-    return _verdict(await collector.judge_url(checked_swagger_url(url)))
+    try:
+        if url is None:
+            return _verdict(await collector.judge(raw, request.charset, timeout=timeout))
+        # Fetching on someone's behalf is a write-like power: it needs a token.
+        if not identified:
+            raise Unauthorized("validating a swagger_url needs a bearer token; a document needs none")
+        return _verdict(await collector.judge_url(checked_swagger_url(url), timeout=timeout))
+    except Busy:
+        raise TooManyRequests(
+            "every validation worker for checks is busy and the line is full; try again shortly",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from None
+    except TransientFailure as exc:
+        raise Unavailable(
+            f"the document could not be judged: {exc}; no verdict was reached",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from None

@@ -9,22 +9,26 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import yaml
+from jsonschema_path.loaders import JsonschemaSafeLoader
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
     OpenAPIV30SpecValidator,
     OpenAPIV31SpecValidator,
 )
 
-from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError
+from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError, storable_text
 
 MAX_ERRORS = 100
 # YAML: how many nodes a document may expand to through aliases, and how deep any
 # document may nest. Real API descriptions stay far below both.
 MAX_EXPANDED_NODES = 5_000_000
 MAX_DEPTH = 128
+# How much text a YAML document may expand to through aliases (the service passes a
+# multiple of CATALOG_MAX_SPEC_BYTES).
+DEFAULT_MAX_EXPANDED_BYTES = 4 * 50 * 1024 * 1024
 
 
 class Rejected(Exception):
@@ -73,13 +77,11 @@ def decode(raw: bytes, declared_charset: str | None = None) -> str:
         ) from None
 
 
-class _GuardedLoader(yaml.CSafeLoader):
-    pass
-
-
-def _check_yaml_graph(root: yaml.Node) -> None:
-    """Refuse alias bombs and absurd nesting before constructing Python objects."""
+def _check_yaml_graph(root: yaml.Node, max_expanded_bytes: int) -> None:
+    """Refuse alias bombs and absurd nesting before constructing Python objects: count
+    the nodes and the bytes of text the document expands to, aliases followed."""
     expanded = 0
+    text_bytes = 0
     stack: list[tuple[yaml.Node, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
@@ -88,7 +90,14 @@ def _check_yaml_graph(root: yaml.Node) -> None:
             raise Rejected("the YAML document expands to too many nodes through aliases (an alias bomb?)")
         if depth > MAX_DEPTH:
             raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels")
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            text_bytes += len(node.value)
+            if text_bytes > max_expanded_bytes:
+                raise Rejected(
+                    f"the YAML document expands to more than {max_expanded_bytes} bytes of text "
+                    "through aliases (an alias bomb?)"
+                )
+        elif isinstance(node, yaml.SequenceNode):
             stack.extend((child, depth + 1) for child in node.value)
         elif isinstance(node, yaml.MappingNode):
             for key, value in node.value:
@@ -96,13 +105,15 @@ def _check_yaml_graph(root: yaml.Node) -> None:
                 stack.append((value, depth + 1))
 
 
-def _load_yaml(text: str) -> Any:
-    loader = _GuardedLoader(text)
+def _load_yaml(text: str, max_expanded_bytes: int) -> Any:
+    # The loader openapi-spec-validator's own command line reads files with: dates stay
+    # text, 1e3 is a number.
+    loader: Any = cast(Any, JsonschemaSafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise Rejected("the document is empty")
-        _check_yaml_graph(node)
+        _check_yaml_graph(node, max_expanded_bytes)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise Rejected(f"not valid JSON or YAML: {str(exc).splitlines()[0]}") from None
@@ -122,25 +133,50 @@ def _check_depth(document: Any) -> None:
             stack.extend((child, depth + 1) for child in value)
 
 
-def parse(text: str) -> Any:
-    """JSON or YAML, told apart by content, never by file name or content type."""
+def parse(text: str, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> tuple[Any, str]:
+    """JSON or YAML, told apart by content, never by file name or content type; returns
+    the document and its JSON text.
+
+    A document is read the way openapi-spec-validator's command line reads a file: YAML
+    goes through a JSON round trip, so ``200:`` is the key "200". JSON's own limits
+    apply to YAML too: NaN and Infinity are refused, since published JSON is RFC 8259
+    JSON and has no way to say them.
+    """
     stripped = text.lstrip()
     if not stripped:
         raise Rejected("the document is empty")
+    is_yaml = True
     if stripped[0] in "{[":
         try:
-            document = json.loads(stripped)
+            document = json.loads(stripped, parse_constant=_no_constants)
+            is_yaml = False
         except RecursionError:
             raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels") from None
-        except ValueError:
+        except ValueError as exc:
+            if isinstance(exc, _NonFinite):
+                raise Rejected(str(exc)) from None
             # YAML flow style starts with a brace too; let the YAML parser have a go.
-            document = _load_yaml(text)
+            document = _load_yaml(text, max_expanded_bytes)
     else:
         if stripped.startswith("<"):
             raise Rejected("the document is HTML or XML, not an OpenAPI/Swagger document")
-        document = _load_yaml(text)
+        document = _load_yaml(text, max_expanded_bytes)
     _check_depth(document)
-    return document
+    content_json = _to_json(document)
+    if is_yaml:
+        document = json.loads(content_json)
+    return document, content_json
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+NON_FINITE = "the document contains NaN or Infinity, which JSON (RFC 8259) cannot represent"
+
+
+def _no_constants(name: str) -> Any:
+    raise _NonFinite(f"{NON_FINITE} ({name})")
 
 
 def spec_format_of(document: Any) -> SpecFormat:
@@ -236,37 +272,40 @@ def operations_of(document: dict[str, Any]) -> list[dict[str, Any]]:
             found.append(
                 {
                     "method": method.upper(),
-                    "path": str(path),
+                    "path": storable_text(path) or "",
                     "operation_id": storable_text(operation.get("operationId")),
                     "summary": storable_text(operation.get("summary")),
-                    "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
+                    "tags": [storable_text(t) or "" for t in tags] if isinstance(tags, list) else [],
                     "deprecated": operation.get("deprecated") is True,
                 }
             )
     return found
 
 
-def storable_text(value: Any) -> str | None:
-    """Text PostgreSQL can store: no NUL, no unpaired surrogate."""
-    if value is None:
-        return None
-    return str(value).replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-
-
 def _to_json(document: Any) -> str:
-    text = json.dumps(document, ensure_ascii=False, default=str)
+    try:
+        text = json.dumps(document, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise Rejected(NON_FINITE) from None
+    except TypeError as exc:
+        # YAML's !!binary or !!set: nothing JSON, or an OpenAPI document, can hold.
+        raise Rejected(f"the document holds a value JSON cannot represent ({exc})") from None
+    except RecursionError:
+        raise Rejected(f"the document nests deeper than {MAX_DEPTH} levels") from None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # Unpaired surrogates from JSON escapes: keep them escaped.
-        text = json.dumps(document, ensure_ascii=True, default=str)
+        text = json.dumps(document, ensure_ascii=True, allow_nan=False)
     return text
 
 
-def analyze(raw: bytes, declared_charset: str | None = None) -> Analysis:
+def analyze(
+    raw: bytes, declared_charset: str | None = None, *, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
+) -> Analysis:
     """The whole verdict on one downloaded document. Never raises for bad input."""
     try:
-        document = parse(decode(raw, declared_charset))
+        document, content_json = parse(decode(raw, declared_charset), max_expanded_bytes)
         spec_format = spec_format_of(document)
     except Rejected as exc:
         return Analysis(spec_format=None, valid=False, errors=[{"message": str(exc), "path": ""}])
@@ -274,14 +313,6 @@ def analyze(raw: bytes, declared_charset: str | None = None) -> Analysis:
     info = document.get("info") if isinstance(document.get("info"), dict) else {}
     refs = external_refs(document)
     errors = refs or validation_errors(document, spec_format)
-    try:
-        content_json = _to_json(document)
-    except (ValueError, TypeError, RecursionError) as exc:
-        return Analysis(
-            spec_format,
-            False,
-            [{"message": f"the document cannot be represented as JSON: {exc}", "path": ""}],
-        )
     return Analysis(
         spec_format=spec_format,
         valid=not errors,

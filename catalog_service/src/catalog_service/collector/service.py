@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import asyncpg
 
-from ..domain import Analysis, Job, Result, ValidationError
+from ..domain import Analysis, Job, Result, TransientFailure, ValidationError
 from ..metrics import Metrics
 from ..settings import Settings
 from ..store import queue as store
@@ -31,6 +31,18 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 24 * 3600.0
 # How often an idle replica looks for due work that other replicas made due.
 POLL_SECONDS = 2.0
+# A replica says it is alive this often; a replica silent for SILENT_AFTER_SECONDS is
+# taken for dead, and the projects it held are free to take.
+HEARTBEAT_SECONDS = 3.0
+SILENT_AFTER_SECONDS = 15.0
+# A YAML document may expand to this many times CATALOG_MAX_SPEC_BYTES of text.
+EXPANSION_FACTOR = 4
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    TimeoutError,
+)
 
 
 async def digest(raw: bytes) -> bytes:
@@ -44,19 +56,41 @@ async def open_collector(
     pool: asyncpg.Pool, settings: Settings, metrics: Metrics, *, prestart: bool = True
 ) -> AsyncIterator[Collector]:
     """A collector with everything it owns (the HTTP session under the network policy,
-    the validation workers), closed again on the way out. The app and the CLI both
-    open it here."""
+    the validation workers, its heartbeat), closed again on the way out: its running
+    collections stop, and every project it holds is handed back at once, due now, for
+    another replica to collect. The app and the CLI both open it here."""
     session = create_session(NetworkPolicy(settings.allowed_networks))
-    validators = ValidatorPool(size=settings.workers, timeout=settings.validation_timeout)
+    expanded = EXPANSION_FACTOR * settings.max_spec_bytes
+    validators = ValidatorPool(
+        size=settings.workers, timeout=settings.validation_timeout, max_expanded_bytes=expanded
+    )
+    # POST /api/validate has a worker of its own and a short line: a flood of checks
+    # never delays a collection, and waits no longer than a few requests.
+    checks = ValidatorPool(
+        size=1,
+        timeout=settings.validation_timeout,
+        max_expanded_bytes=expanded,
+        max_waiting=settings.validate_queue,
+    )
     if prestart:
         validators.start()
+        checks.start()
     collector = Collector(
-        pool=pool, settings=settings, session=session, validators=validators, metrics=metrics
+        pool=pool, settings=settings, session=session, validators=validators, checks=checks, metrics=metrics
     )
+    heartbeat = asyncio.create_task(collector.heartbeat_forever(), name="collector-heartbeat")
     try:
         yield collector
     finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         await collector.stop()
+        with contextlib.suppress(*STORE_ERRORS):
+            released = await store.release_leases(pool, replica=collector.replica)
+            if released:
+                log.info("handed back %d project(s) being collected", released)
+        await checks.close()
         await validators.close()
         await session.close()
 
@@ -73,6 +107,7 @@ class Collector:
         settings: Settings,
         session: aiohttp.ClientSession,
         validators: ValidatorPool,
+        checks: ValidatorPool,
         metrics: Metrics,
         replica: str | None = None,
     ) -> None:
@@ -80,6 +115,7 @@ class Collector:
         self.settings = settings
         self.session = session
         self.validators = validators
+        self.checks = checks
         self.metrics = metrics
         self.replica = replica or replica_name()
         self._wake = asyncio.Event()
@@ -91,9 +127,19 @@ class Collector:
         """Something became due here (a registration, a refresh): look now, not at the next poll."""
         self._wake.set()
 
+    async def heartbeat_forever(self) -> None:
+        """Say this replica is alive, every few seconds: the projects it holds are its
+        own only while it does (a replica killed with -9 says nothing at all)."""
+        while True:
+            try:
+                await store.heartbeat(self.pool, replica=self.replica)
+            except STORE_ERRORS as exc:
+                log.warning("cannot reach the database to send a heartbeat: %s", type(exc).__name__)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
     def next_delay(self, result: Result, failures_before: int) -> float:
         interval = self.settings.refresh_interval
-        if result.status == "valid":
+        if not result.failed:
             delay = interval
         else:
             # The first failure waits one interval, each further one twice as long.
@@ -114,9 +160,10 @@ class Collector:
                         replica=self.replica,
                         limit=free,
                         lease_seconds=self.settings.effective_lease_seconds,
+                        silent_after=SILENT_AFTER_SECONDS,
                     )
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("cannot reach the database to claim work: %s", type(exc).__name__)
+                except STORE_ERRORS as exc:
+                    log.warning("cannot claim work: %s: %s", type(exc).__name__, str(exc)[:200])
                     jobs = []
                 for job in jobs:
                     task = asyncio.create_task(self.collect(job), name=f"collect {job.name}")
@@ -145,6 +192,7 @@ class Collector:
             name=name,
             replica=self.replica,
             lease_seconds=self.settings.effective_lease_seconds,
+            silent_after=SILENT_AFTER_SECONDS,
             trigger=trigger,
         )
         return await self.collect(job) if job else None
@@ -152,8 +200,18 @@ class Collector:
     # -- one collection -----------------------------------------------------------
 
     async def collect(self, job: Job) -> Result | None:
+        """Collect one leased project; whatever the document holds and whatever fails on
+        the way, the attempt ends in a recorded outcome and the lease is released."""
         started_at = dt.datetime.now(dt.UTC)
-        result = await self._collect(job, started_at)
+        try:
+            result = await self._collect(job, started_at)
+        except TransientFailure as exc:
+            result = self._failed(job, started_at, str(exc))
+        except Exception as exc:  # noqa: BLE001 - any failure must still be recorded
+            log.exception("collecting %s failed", job.name)
+            result = self._failed(
+                job, started_at, f"the collection failed: {type(exc).__name__}: {str(exc)[:300]}"
+            )
         if result.large:
             # The document and its parsed form are gone by now: give their memory back.
             release_memory()
@@ -243,11 +301,18 @@ class Collector:
 
     # -- judging without storing (POST /api/validate) ------------------------------
 
-    async def judge(self, raw: bytes, charset: str | None = None) -> Analysis:
-        """The verdict a collection would reach on these bytes; nothing is stored."""
-        return await self._analysis(raw, charset, await digest(raw))
+    async def judge(
+        self, raw: bytes, charset: str | None = None, *, timeout: float | None = None
+    ) -> Analysis:
+        """The verdict a collection would reach on these bytes; nothing is stored. Runs
+        on the checks' own worker, within ``timeout``. Busy when too many wait for it;
+        TransientFailure when no verdict could be reached."""
+        known = await store.find_analysis(self.pool, sha256=await digest(raw), verdict_only=True)
+        if known is not None:
+            return known
+        return await self.checks.analyze(raw, charset, timeout=timeout, verdict_only=True)
 
-    async def judge_url(self, url: str) -> Analysis:
+    async def judge_url(self, url: str, *, timeout: float | None = None) -> Analysis:
         """Download ``url`` exactly as a collection would, and judge what came."""
         fetched = await fetch(
             self.session,
@@ -258,7 +323,7 @@ class Collector:
         if fetched.body is None:
             error: ValidationError = {"message": fetched.error or "not downloaded", "path": ""}
             return Analysis(spec_format=None, valid=False, errors=[error])
-        return await self.judge(fetched.body, fetched.charset)
+        return await self.judge(fetched.body, fetched.charset, timeout=timeout)
 
     async def _record_change(self, job: Job, sha256: bytes, document_id: int, new_json: str | None) -> None:
         """A new valid version after another one: what changed between them."""
@@ -277,6 +342,13 @@ class Collector:
                 to_document_id=document_id,
                 changes=changes,
             )
+
+    @staticmethod
+    def _failed(job: Job, started_at: dt.datetime, reason: str) -> Result:
+        """Not the document's fault: no verdict, the project keeps the status it had."""
+        return Result(
+            outcome="error", status=job.status, started_at=started_at, error=reason, keep_cache_headers=True
+        )
 
     @staticmethod
     def _unchanged(job: Job, started_at: dt.datetime, http_status: int | None, *, keep: bool) -> Result:

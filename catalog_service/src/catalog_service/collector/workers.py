@@ -1,9 +1,9 @@
 """Validation worker processes: CPU-bound work off the event loop, bounded in time.
 
 Each worker is a process serving one document at a time over a pipe. A worker that
-overruns CATALOG_VALIDATION_TIMEOUT is killed and replaced; one that dies (a crash in
-a C parser, the OOM killer) is replaced too. Either way the document is recorded as
-invalid with a message saying what happened, and the other workers carry on.
+overruns its deadline is killed and replaced; one that dies (a crash in a C parser,
+the OOM killer) is replaced too. Neither is the document's fault, so neither becomes
+its verdict: the caller gets a TransientFailure and tries again later.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..compare import diff
-from ..domain import Analysis
+from ..domain import Analysis, TransientFailure
+from . import patterns
 from .analyze import analyze
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def _serve(conn: Connection) -> None:
     # Validation is batch work: the event loop and PostgreSQL, which serve people,
     # go first when the cores are busy.
     os.nice(10)
+    patterns.install()
     conn.send(READY)
     while True:
         try:
@@ -51,7 +53,12 @@ def _serve(conn: Connection) -> None:
             old, new = (json.loads(text) for text in args)
             conn.send(diff(old, new))
         else:
-            conn.send(analyze(*args))
+            raw, charset, max_expanded_bytes, verdict_only = args
+            analysis = analyze(raw, charset, max_expanded_bytes=max_expanded_bytes)
+            if verdict_only:
+                # The caller needs the verdict only: the parsed document stays here.
+                analysis.content_json, analysis.operations = None, []
+            conn.send(analysis)
 
 
 class _Timeout(Exception):
@@ -90,14 +97,27 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+class Busy(Exception):
+    """Every worker of a pool is busy and its waiting line is full."""
+
+
 class ValidatorPool:
-    def __init__(self, *, size: int, timeout: float) -> None:
+    """``size`` worker processes. ``max_waiting`` bounds how many callers may wait for
+    one (None: no bound); a caller beyond it gets Busy at once."""
+
+    def __init__(
+        self, *, size: int, timeout: float, max_expanded_bytes: int, max_waiting: int | None = None
+    ) -> None:
         self.size = size
         self.timeout = timeout
-        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="validator-pipe")
+        self.max_expanded_bytes = max_expanded_bytes
+        self.max_waiting = max_waiting
+        self._threads = ThreadPoolExecutor(max_workers=size + 1, thread_name_prefix="validator-pipe")
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
+        self._waiting = 0
         self._started = False
+        self._closed = False
 
     def start(self) -> None:
         """Spawn the workers now (they import in the background); else on first use."""
@@ -108,40 +128,72 @@ class ValidatorPool:
                 self._all.add(worker)
                 self._idle.put_nowait(worker)
 
-    async def analyze(self, raw: bytes, declared_charset: str | None = None) -> Analysis:
-        result, failure = await self._run(("analyze", raw, declared_charset))
-        if failure is not None:
-            return Analysis(spec_format=None, valid=False, errors=[{"message": failure, "path": ""}])
+    async def analyze(
+        self,
+        raw: bytes,
+        declared_charset: str | None = None,
+        *,
+        timeout: float | None = None,
+        verdict_only: bool = False,
+    ) -> Analysis:
+        """The verdict on ``raw``. TransientFailure when no verdict could be reached for
+        a reason that is not the document's (a deadline on a busy machine, a worker
+        killed); Busy when the waiting line is full."""
+        result = await self._run(
+            ("analyze", raw, declared_charset, self.max_expanded_bytes, verdict_only), timeout
+        )
         assert isinstance(result, Analysis)
         return result
 
     async def diff(self, old_json: str, new_json: str) -> list[dict[str, Any]] | None:
         """The changes between two documents; None when the diff could not be computed."""
-        result, failure = await self._run(("diff", old_json, new_json))
-        return None if failure is not None else list(result)
+        try:
+            return list(await self._run(("diff", old_json, new_json), None))
+        except TransientFailure:
+            return None
 
-    async def _run(self, job: tuple[Any, ...]) -> tuple[Any, str | None]:
+    async def _run(self, job: tuple[Any, ...], timeout: float | None) -> Any:
         loop = asyncio.get_running_loop()
         self.start()
-        worker = await self._idle.get()
+        if self.max_waiting is not None and self._idle.empty() and self._waiting >= self.max_waiting:
+            raise Busy
+        deadline = self.timeout if timeout is None else min(timeout, self.timeout)
+        self._waiting += 1
+        try:
+            worker = await self._idle.get()
+        finally:
+            self._waiting -= 1
         completed = False
         try:
-            result = await loop.run_in_executor(self._threads, worker.roundtrip, job, self.timeout)
+            result = await loop.run_in_executor(self._threads, worker.roundtrip, job, deadline)
             completed = True
-            return result, None
+            return result
         except _Timeout:
-            message = f"validation took longer than {self.timeout:g} seconds and was stopped"
+            message = f"validation took longer than {deadline:g} seconds and was stopped"
         except (EOFError, OSError) as exc:
             message = f"the validator process died on this document ({type(exc).__name__})"
         finally:
             # A worker that did not answer (timed out, died, or its caller was
-            # cancelled) may still be busy: it never takes another job.
-            large = sum(len(part) for part in job[1:] if isinstance(part, (bytes, str)))
+            # cancelled) may still be busy: it never takes another job. Killing and
+            # spawning take a while, so not on the event loop.
+            large = sum(len(part) for part in job[1:] if isinstance(part, bytes | str))
             if not completed or large > RETIRE_AFTER_BYTES:
-                worker = self._replace(worker)
-            self._idle.put_nowait(worker)
+                replacing = loop.run_in_executor(None, self._replace, worker)
+                replacing.add_done_callback(self._replaced)
+            else:
+                self._idle.put_nowait(worker)
         log.warning(message)
-        return None, message
+        raise TransientFailure(message)
+
+    def _replaced(self, replacing: asyncio.Future[_Worker]) -> None:
+        if replacing.cancelled() or replacing.exception() is not None:
+            log.error("a validation worker could not be replaced", exc_info=replacing.exception())
+            return
+        fresh = replacing.result()
+        if self._closed:
+            fresh.kill()
+        else:
+            self._idle.put_nowait(fresh)
 
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()
@@ -154,6 +206,7 @@ class ValidatorPool:
     async def close(self) -> None:
         # Workers hold no state worth a goodbye: kill them, which also frees any
         # thread still waiting on a pipe.
+        self._closed = True
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(None, w.kill) for w in list(self._all)))
         self._all.clear()

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ..domain import storable_text
 from ..errors import CatalogError
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,18 @@ async def migrate(conn: Connection) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return applied
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string made storable in PostgreSQL text and jsonb: NUL and
+    unpaired surrogates become U+FFFD."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 async def ping(db: asyncpg.Pool) -> None:

@@ -8,7 +8,7 @@ import asyncpg
 
 from ..domain import Analysis, Job, Result
 from ..errors import NotFound
-from .db import Connection, Executor, page_total
+from .db import Connection, Executor, page_total, storable
 
 # Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger) are
 # leased to $2 for $3 seconds, and returned as jobs.
@@ -20,7 +20,7 @@ _TAKE_LEASE = """
         requested_trigger = NULL
     FROM claimed WHERE p.id = claimed.id
     RETURNING claimed.trigger, p.id, p.name, p.swagger_url, p.http_etag, p.http_last_modified,
-              p.consecutive_failures, p.published_document_id,
+              p.consecutive_failures, p.published_document_id, p.status,
               (SELECT sha256 FROM documents WHERE id = p.published_document_id) AS published_sha256,
               (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
               (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid
@@ -40,17 +40,29 @@ def _job(row: asyncpg.Record) -> Job:
         trigger=row["trigger"] or "schedule",
         published_document_id=row["published_document_id"],
         published_sha256=row["published_sha256"],
+        status=row["status"],
     )
 
 
-async def claim_due(db: Executor, *, replica: str, limit: int, lease_seconds: float) -> list[Job]:
+# A lease is free when it expired, or when its holder has been silent for $4 seconds
+# (stopped, or killed without a word).
+_FREE_LEASE = """
+    (lease_expires_at < now()
+     OR NOT EXISTS (SELECT 1 FROM replicas r
+                    WHERE r.name = lease_owner AND r.heartbeat_at > now() - make_interval(secs => $4)))
+"""
+
+
+async def claim_due(
+    db: Executor, *, replica: str, limit: int, lease_seconds: float, silent_after: float
+) -> list[Job]:
     """Lease up to ``limit`` due projects. SKIP LOCKED: replicas never take the same one."""
     rows = await db.fetch(
         f"""
         WITH claimed AS (
             SELECT id, requested_trigger AS trigger FROM projects
             WHERE (lease_owner IS NULL AND next_check_at <= now())
-               OR lease_expires_at < now()
+               OR (lease_owner IS NOT NULL AND {_FREE_LEASE})
             ORDER BY next_check_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED
@@ -60,19 +72,49 @@ async def claim_due(db: Executor, *, replica: str, limit: int, lease_seconds: fl
         limit,
         replica,
         lease_seconds,
+        silent_after,
     )
     return [_job(row) for row in rows]
 
 
+async def heartbeat(db: Executor, *, replica: str) -> None:
+    """This replica is alive (its leases stay its own); replicas long gone are forgotten."""
+    await db.execute(
+        """
+        WITH gone AS (DELETE FROM replicas WHERE heartbeat_at < now() - interval '1 day')
+        INSERT INTO replicas (name) VALUES ($1)
+        ON CONFLICT (name) DO UPDATE SET heartbeat_at = now()
+        """,
+        replica,
+    )
+
+
+async def release_leases(db: Executor, *, replica: str) -> int:
+    """A replica stopping hands back what it holds, due at once; returns how many."""
+    released = await db.fetchval(
+        """
+        WITH released AS (
+            UPDATE projects SET lease_owner = NULL, lease_expires_at = NULL,
+                next_check_at = CASE WHEN next_check_at = 'infinity' THEN now() ELSE next_check_at END
+            WHERE lease_owner = $1
+            RETURNING id
+        ), gone AS (DELETE FROM replicas WHERE name = $1)
+        SELECT count(*) FROM released
+        """,
+        replica,
+    )
+    return int(released)
+
+
 async def claim_named(
-    db: Executor, *, name: str, replica: str, lease_seconds: float, trigger: str
+    db: Executor, *, name: str, replica: str, lease_seconds: float, silent_after: float, trigger: str
 ) -> Job | None:
     """Lease one project now, due or not; None while another replica holds it."""
     row = await db.fetchrow(
         f"""
         WITH claimed AS (
-            SELECT id, $4::text AS trigger FROM projects
-            WHERE name = $1 AND (lease_owner IS NULL OR lease_expires_at < now())
+            SELECT id, $5::text AS trigger FROM projects
+            WHERE name = $1 AND (lease_owner IS NULL OR {_FREE_LEASE})
             FOR UPDATE
         )
         {_TAKE_LEASE}
@@ -80,6 +122,7 @@ async def claim_named(
         name,
         replica,
         lease_seconds,
+        silent_after,
         trigger,
     )
     if row is None:
@@ -107,17 +150,21 @@ async def queue_depth(db: Executor) -> int:
     return depth
 
 
-async def find_analysis(db: Executor, *, sha256: bytes) -> Analysis | None:
-    """A verdict already reached for these exact bytes, in any project."""
+async def find_analysis(db: Executor, *, sha256: bytes, verdict_only: bool = False) -> Analysis | None:
+    """A verdict already reached for these exact bytes, in any project (without the
+    document and its operations when ``verdict_only``)."""
     row = await db.fetchrow(
-        """
-        SELECT id, content_json, spec_format, version, title, description, valid, errors
+        f"""
+        SELECT id, {"NULL" if verdict_only else "content_json"} AS content_json, spec_format, version,
+               title, description, valid, errors
         FROM documents WHERE sha256 = $1 LIMIT 1
         """,
         sha256,
     )
     if row is None:
         return None
+    if verdict_only:
+        return Analysis(spec_format=row["spec_format"], valid=row["valid"], errors=row["errors"])
     operations = await db.fetch(
         "SELECT method, path, operation_id, summary, tags, deprecated FROM operations WHERE document_id = $1",
         row["id"],
@@ -207,7 +254,7 @@ async def record_change(
         from_document_id,
         to_document_id,
         any(change["breaking"] for change in changes),
-        changes,
+        storable(changes),
     )
 
 
@@ -230,9 +277,11 @@ async def finish(
                 last_changed_at = CASE WHEN $4 THEN now() ELSE last_changed_at END,
                 current_document_id = COALESCE($5, current_document_id),
                 published_document_id = CASE WHEN $6 THEN $5 ELSE published_document_id END,
-                http_etag = CASE WHEN $9 THEN http_etag ELSE $7 END,
-                http_last_modified = CASE WHEN $9 THEN http_last_modified ELSE $8 END,
-                consecutive_failures = CASE WHEN $3 = 'valid' THEN 0 ELSE consecutive_failures + 1 END,
+                -- Validators of the URL collected, never of one the project moved to meanwhile.
+                http_etag = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12 THEN http_etag ELSE $7 END,
+                http_last_modified = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12
+                                          THEN http_last_modified ELSE $8 END,
+                consecutive_failures = CASE WHEN $11 THEN consecutive_failures + 1 ELSE 0 END,
                 -- A request made while we worked (next_check_at no longer 'infinity') stands.
                 next_check_at = CASE WHEN next_check_at = 'infinity'
                                      THEN now() + make_interval(secs => $10)
@@ -252,6 +301,8 @@ async def finish(
             result.last_modified,
             result.keep_cache_headers,
             next_delay,
+            result.failed,
+            job.swagger_url,
         )
         if updated is None:
             return False

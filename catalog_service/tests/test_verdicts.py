@@ -1,0 +1,233 @@
+"""Every document gets its true verdict, and no document freezes a project.
+
+The reference is openapi-spec-validator as its command line reads a file; only the
+document's own faults become its verdict; whatever a document holds, its collection
+ends in a recorded outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate as reference_validate
+from openapi_spec_validator.readers import read_from_filename
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from catalog_service.settings import Settings
+
+from .conftest import REAL_SPECS, attempts, collected, register
+from .upstream import SWAGGER_2, Upstream, openapi_30
+
+
+def with_integer_status_codes(document: Any) -> Any:
+    """The document as people write YAML by hand: `200:`, not `"200":`."""
+    if isinstance(document, dict):
+        return {
+            (int(key) if isinstance(key, str) and key.isdigit() and len(key) == 3 else key): (
+                with_integer_status_codes(value)
+            )
+            for key, value in document.items()
+        }
+    if isinstance(document, list):
+        return [with_integer_status_codes(item) for item in document]
+    return document
+
+
+def reference_verdict(path: Path) -> bool:
+    """openapi-spec-validator's verdict on a file, read as its command line reads it."""
+    document, _ = read_from_filename(str(path))
+    try:
+        reference_validate(document)
+    except OpenAPIValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "swagger-2.0 fixture",
+        "selectpdf.com.json",
+        "interzoid.com__getcitystandard.json",
+        "collegefootballdata.com.json",
+    ],
+)
+async def test_yaml_with_unquoted_status_codes_gets_the_reference_verdict(
+    client: TestClient, tmp_path: Path, source: str
+) -> None:
+    original = SWAGGER_2 if source.startswith("swagger") else json.loads((REAL_SPECS / source).read_text())
+    text = yaml.safe_dump(with_integer_status_codes(original), sort_keys=False, allow_unicode=True)
+    assert "200:" in text and "'200':" not in text
+    path = tmp_path / "openapi.yaml"
+    path.write_text(text)
+    expected = reference_verdict(path)
+    assert expected is True  # each of these is valid as its command line reads it
+
+    verdict = await (
+        await client.post("/api/validate", data=text.encode(), headers={"Content-Type": "application/yaml"})
+    ).json()
+    assert verdict["valid"] is expected, verdict["errors"][:3]
+
+
+async def test_a_collected_yaml_document_with_integer_status_codes_is_valid_and_published_as_json(
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    text = yaml.safe_dump(with_integer_status_codes(SWAGGER_2), sort_keys=False)
+    await register(collecting, admin, "afval", str(server.make_url(up.serve("afval", text, "text/yaml"))))
+    assert (await collected(collecting, "afval"))["status"] == "valid"
+    published = await (await collecting.get("/api/catalog/afval/openapi.json")).json()
+    assert set(published["paths"]["/containers"]["get"]["responses"]) == {"200"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (
+            b'{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}, "x-n": NaN}',
+            "application/json",
+        ),
+        (
+            b'{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}, "x-n": -Infinity}',
+            "text/plain",
+        ),
+        (b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\nx-n: .nan\n", "application/yaml"),
+        (b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\nx-n: .inf\n", "application/yaml"),
+    ],
+)
+async def test_nan_and_infinity_are_refused_with_an_error_that_says_so(
+    client: TestClient, body: bytes, content_type: str
+) -> None:
+    headers = {"Content-Type": content_type if content_type != "application/json" else "text/plain"}
+    verdict = await (await client.post("/api/validate", data=body, headers=headers)).json()
+    assert verdict["valid"] is False
+    assert "NaN or Infinity" in verdict["errors"][0]["message"]
+
+
+async def test_published_json_is_strict_json_whatever_the_source_held(
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    good = openapi_30()
+    await register(collecting, admin, "meten", str(server.make_url(up.serve("meten", good))))
+    first = await collected(collecting, "meten")
+    up.serve("meten", b"openapi: 3.0.3\ninfo: {title: t, version: '2'}\npaths: {}\nx-n: .inf\n", "text/yaml")
+    await collecting.post("/api/projects/meten/refresh", headers=admin)
+    assert (await collected(collecting, "meten", after=first["last_checked_at"]))["status"] == "invalid"
+    text = await (await collecting.get("/api/catalog/meten/openapi.json")).text()
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in published JSON")
+
+    assert json.loads(text, parse_constant=refuse) == good
+
+
+async def test_text_postgres_cannot_hold_never_freezes_a_project(
+    collecting: TestClient,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
+) -> None:
+    up, server = upstream
+    words = " ".join(f"w{i:06d}" for i in range(200_000))  # 1.6 MB of distinct words
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "Lastige tekens", "version": "1", "description": words},
+        "paths": {
+            "/a\u0000b": {
+                "get": {
+                    "tags": ["\ud800lone"],
+                    "summary": "nul\u0000",
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    await register(
+        collecting, admin, "lastig", str(server.make_url(up.serve("lastig", json.dumps(document))))
+    )
+    project = await collected(collecting, "lastig")
+    assert project["status"] == "valid"
+    [attempt] = await attempts(collecting, "lastig")
+    assert attempt["outcome"] == "changed"
+    operation = await db.fetchrow("SELECT path, tags, summary FROM operations")
+    assert operation["path"] == "/a\ufffdb" and operation["tags"] == ["\ufffdlone"]
+    found = await (await collecting.get("/api/catalog", params={"q": "lastige"})).json()
+    assert [item["name"] for item in found["items"]] == ["lastig"]
+    assert await db.fetchval("SELECT count(*) FROM projects WHERE lease_owner IS NOT NULL") == 0
+
+
+def validation_workers() -> list[psutil.Process]:
+    return [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "multiprocessing.spawn" in " ".join(child.cmdline())
+    ]
+
+
+async def test_a_worker_killed_mid_validation_is_no_verdict_and_the_next_try_judges(
+    make_client: Any,
+    collector_settings: Settings,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
+) -> None:
+    up, server = upstream
+    client = await make_client(dataclasses.replace(collector_settings, max_spec_bytes=50 * 1024 * 1024))
+    big = json.dumps(openapi_30(paths=20_000)).encode()
+    url = str(server.make_url(up.serve("groot", big)))
+    await register(client, admin, "groot", url)
+    deadline = time.monotonic() + 30
+    while not up.hits["/docs/groot"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)  # the document is in a worker now
+    workers = validation_workers()
+    assert workers, "no validation worker to kill"
+    for worker in workers:
+        worker.kill()  # as the OOM killer would
+
+    first = await collected(client, "groot")
+    assert first["status"] == "pending"
+    [attempt] = await attempts(client, "groot")
+    assert attempt["outcome"] == "error" and "died" in attempt["error"]
+    assert await db.fetchval("SELECT count(*) FROM documents") == 0  # no verdict cached for the bytes
+
+    await client.post("/api/projects/groot/refresh", headers=admin)
+    assert (await collected(client, "groot", after=first["last_checked_at"], timeout=60))["status"] == "valid"
+
+
+async def test_a_url_changed_during_a_collection_does_not_inherit_the_old_urls_etag(
+    collecting: TestClient,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
+) -> None:
+    up, server = upstream
+    old = str(server.make_url(up.serve("oud", openapi_30(version="1"))))
+    new = str(server.make_url(up.serve("nieuw", openapi_30(version="2"))))
+    await register(collecting, admin, "verhuisd", old)
+    first = await collected(collecting, "verhuisd")
+    assert await db.fetchval("SELECT http_etag FROM projects") is not None
+    up.delay = 1.0
+    await collecting.post("/api/projects/verhuisd/refresh", headers=admin)
+    await asyncio.sleep(0.3)  # the refresh is downloading the old URL now
+    changed = await collecting.patch("/api/projects/verhuisd", json={"swagger_url": new}, headers=admin)
+    assert changed.status == 200
+    second = await collected(collecting, "verhuisd", after=first["last_checked_at"])
+    # The refresh of the old URL finished after the move: its validators are not the new URL's.
+    assert await db.fetchval("SELECT http_etag FROM projects") is None
+    up.delay = 0
+    await collected(collecting, "verhuisd", after=second["last_checked_at"])
+    assert up.if_none_match[-1] is None  # the new URL was asked for without the old ETag
+    document = await (await collecting.get("/api/catalog/verhuisd/openapi.json")).json()
+    assert document["info"]["version"] == "2"
