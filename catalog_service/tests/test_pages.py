@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 
@@ -31,7 +32,9 @@ async def test_the_index_search_box_uses_the_catalog_search(catalog: Any) -> Non
     assert 'data-name="broken"' in html and 'data-name="parkeren"' not in html
     assert "No API matches" in await (await client.get("/", params={"q": "zzzzqqq"})).text()
     bad = await client.get("/", params={"status": "nonsense"})
-    assert bad.status == 400 and bad.content_type == "application/problem+json"
+    # A page's error is a page: a browser shows it.
+    assert bad.status == 400 and bad.content_type == "text/html"
+    assert "status must be one of" in await bad.text()
 
 
 async def test_text_from_documents_is_escaped_in_pages(client: TestClient, admin: dict[str, str]) -> None:
@@ -82,3 +85,40 @@ async def test_metrics_count_requests_per_operation(client: TestClient) -> None:
     assert 'catalog_http_requests_total{operation="GET /api/health",status="200"} 3.0' in text
     assert "catalog_http_request_duration_seconds_bucket" in text
     assert "catalog_queue_depth" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/?q=%00", 400),
+        ("/?q=" + "a" * 5000, 200),
+        ("/?offset=99999999999999999999", 400),
+        ("/?offset=-5", 400),
+        ("/?offset=1e3", 400),
+        ("/?status=%00", 400),
+        ("/apis/%00", 404),
+        ("/apis/UPPER", 404),
+        ("/apis/" + "x" * 300, 404),
+        ("/apis/no-such", 404),
+        ("/apis/%ff%fe", 404),
+    ],
+)
+async def test_bad_input_to_a_page_is_an_html_page_never_a_5xx(client: Any, path: str, status: int) -> None:
+    response = await client.get(path)
+    assert response.status == status, await response.text()
+    assert response.content_type == "text/html"
+
+
+async def test_pages_and_answers_carry_security_headers(catalog: Any) -> None:
+    client, _, _ = catalog
+    for path in ("/", "/apis/parkeren", "/api/browse/?primaryName=parkeren", "/api/ui/"):
+        page = await client.get(path)
+        assert page.status == 200, path
+        policy = page.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "img-src 'self' data:" in policy
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    data = await client.get("/api/catalog")
+    assert data.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert data.headers["X-Content-Type-Options"] == "nosniff"

@@ -15,7 +15,7 @@ from .api.validation import VALIDATOR_MAP
 from .collector.service import open_collector
 from .keys import ASSEMBLY, COLLECTOR, METRICS, POOL, RESPONSE_CACHE, SETTINGS, Assembly
 from .metrics import Metrics
-from .middlewares import cached_reads, request_metrics
+from .middlewares import cached_reads, request_metrics, security_headers
 from .pages import setup_templates
 from .response_cache import ResponseCache
 from .routes import add_outside_routes
@@ -108,6 +108,7 @@ def create_app(
     setup_templates(app)
     app.middlewares.append(request_metrics)
     app.middlewares.append(cached_reads)
+    app.on_response_prepare.append(security_headers)
     add_outside_routes(app)
     app.cleanup_ctx.extend([database, response_cache, collector])
     return app

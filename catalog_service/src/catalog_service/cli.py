@@ -71,6 +71,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             print=lambda _: log.info("listening on http://%s:%s", host, port),
             access_log=logs.ACCESS,
             access_log_class=logs.AccessLogger,
+            header_timeout=settings.header_timeout,
         )
     return 0
 

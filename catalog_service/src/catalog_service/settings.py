@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .logs import LogFormat
 
@@ -41,6 +42,11 @@ class Settings:
     log_format: LogFormat = "text"
     # POST /api/validate: how long an anonymous check may validate, and how many checks
     # may wait for the checks' worker before more are answered 429.
+    # CATALOG_PUBLIC_URL: the service's own address as readers reach it (the absolute
+    # URLs of the RFC 9727 linkset and the Atom feed); None: taken from each request.
+    public_url: str | None = None
+    # CATALOG_HEADER_TIMEOUT: seconds a connection may take to send a request's head.
+    header_timeout: float = 15.0
     anonymous_validation_timeout: float = 10.0
     validate_queue: int = 4
 
@@ -119,6 +125,15 @@ class Settings:
                     f"CATALOG_ALLOWED_NETWORKS must be comma-separated CIDRs, {part!r} is not one"
                 ) from None
 
+        public_url = text("CATALOG_PUBLIC_URL")
+        if public_url is not None:
+            parsed = urlsplit(public_url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+                raise SettingsError(
+                    f"CATALOG_PUBLIC_URL must be an http(s) URL with a host and no query, got {public_url!r}"
+                )
+            public_url = public_url.rstrip("/")
+
         raw_format = (text("CATALOG_LOG_FORMAT") or "text").lower()
         if raw_format not in ("text", "json"):
             raise SettingsError(f"CATALOG_LOG_FORMAT must be text or json, got {raw_format!r}")
@@ -141,6 +156,8 @@ class Settings:
             auto_migrate=boolean("CATALOG_AUTO_MIGRATE", True),
             lease_seconds=number("CATALOG_LEASE_SECONDS", 0.0, minimum=0),
             log_format=log_format,
+            public_url=public_url,
+            header_timeout=number("CATALOG_HEADER_TIMEOUT", defaults.header_timeout, minimum=0.1),
             anonymous_validation_timeout=number(
                 "CATALOG_ANONYMOUS_VALIDATION_TIMEOUT", defaults.anonymous_validation_timeout, minimum=0.1
             ),

@@ -6,15 +6,38 @@ from yarl import URL
 
 from .errors import BadRequest
 
+# Query parameters that carry a secret more often than not (API keys, signed URLs,
+# OAuth tokens); compared without case, '-' and '_'.
+SECRET_PARAMETERS = frozenset(
+    {
+        "token", "accesstoken", "apikey", "key", "sig", "signature", "secret", "clientsecret",
+        "password", "passwd", "pwd", "auth", "authorization", "credential", "credentials",
+        "code", "session", "sessionid", "jwt", "xamzsignature", "xamzcredential",
+        "xamzsecuritytoken", "xgoogsignature", "xgoogcredential",
+    }
+)  # fmt: skip
+REDACTED = "REDACTED"
+
+
+def _secret(name: str) -> bool:
+    plain = name.lower().replace("-", "").replace("_", "")
+    return plain in SECRET_PARAMETERS or plain.endswith(
+        ("token", "secret", "apikey", "password", "signature")
+    )
+
 
 def redacted(url: str) -> str:
-    """The URL as it may appear in answers, pages and logs: without credentials."""
+    """The URL as it may appear in answers, pages and logs: without credentials, and
+    with the value of every query parameter that looks like a secret replaced."""
     try:
         parsed = URL(url)
         if parsed.user or parsed.password:
             parsed = parsed.with_user(None).with_password(None)
+        if any(_secret(name) for name in parsed.query):
+            query = [(name, REDACTED if _secret(name) else value) for name, value in parsed.query.items()]
+            parsed = parsed.with_query(query)
         return str(parsed)
-    except ValueError:
+    except (ValueError, TypeError):
         return "<unparseable URL>"
 
 

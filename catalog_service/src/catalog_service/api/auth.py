@@ -17,6 +17,9 @@ ADMIN_NAME = "admin"
 
 async def bearer_info(token: str, request: web.Request) -> dict[str, Any] | None:
     """connexion's x-bearerInfoFunc: the token's identity, or None for 401."""
+    if not token.isascii() or not token.isprintable():
+        # Tokens are printable ASCII; a header with other bytes is no token of ours.
+        return None
     admin_token = request.config_dict[SETTINGS].admin_token
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return {"sub": ADMIN_NAME, "admin": True}

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..keys import POOL
 from ..store import changes as store
-from . import iso
+from . import iso, public_origin
 from .negotiation import ATOM as ATOM_TYPE
 from .negotiation import negotiated
 
@@ -64,7 +64,7 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
     rows, _ = await store.list_changes(
         request.config_dict[POOL], project=None, breaking=breaking, limit=FEED_SIZE, offset=0
     )
-    origin = f"{request.scheme}://{request.host}"
+    origin = public_origin(request)
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     self_url = f"{origin}/api/changes.atom" + ("?breaking=true" if breaking else "")

@@ -10,13 +10,14 @@ from aiohttp import web
 
 from ..keys import POOL
 from ..store import catalog as store
+from . import public_origin
 
 LINKSET = 'application/linkset+json; profile="https://www.rfc-editor.org/info/rfc9727"'
 
 
 async def api_catalog(request: web.Request) -> web.Response:
     """A linkset of every published API, for generic discovery tools."""
-    origin = f"{request.scheme}://{request.host}"
+    origin = public_origin(request)
     apis = await store.published_names(request.config_dict[POOL])
     contexts: list[dict[str, Any]] = [
         {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import Any
 
 import asyncpg
 from aiohttp import web, web_protocol, web_server
@@ -41,6 +43,9 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
 def _phrase(status: int) -> str:
     return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
 
+
+# How long a connection may take to deliver a request's head (line and headers).
+HEADER_SECONDS = 15.0
 
 # Headers of aiohttp's own errors that the problem answer must keep (RFC 9110 wants
 # Allow on a 405; Retry-After tells a client when to come back).
@@ -184,12 +189,45 @@ async def outer_problems(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 class ProblemRequestHandler(web_protocol.RequestHandler):
-    """aiohttp's connection handler, answering requests it cannot parse (a request line
-    or header over 8 KiB, a bad method, a broken header) with problem+json as well.
+    """aiohttp's connection handler, with two changes.
 
-    Such requests never reach the app or its middlewares: aiohttp answers them itself,
-    in text/plain, echoing a piece of the request (which may hold a secret).
+    Requests it cannot parse (a request line or header over 8 KiB, a bad method, a
+    broken header) are answered with problem+json as well: they never reach the app
+    or its middlewares, and aiohttp answers them in text/plain, echoing a piece of
+    the request (which may hold a secret).
+
+    A connection must deliver a whole request head within HEADER_SECONDS of opening or
+    of its last request, else it is closed: aiohttp has no such deadline, so a client
+    sending its headers a byte at a time could hold a connection forever.
     """
+
+    _header_deadline: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, header_timeout: float = HEADER_SECONDS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout = header_timeout
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._header_deadline = loop.call_later(self._header_timeout, self._headers_due, self._request_count)
+
+    def _headers_due(self, requests_before: int) -> None:
+        if self._request_count == requests_before and self._current_request is None:
+            log.info("closing a connection that sent no complete request head in %g s", self._header_timeout)
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._arm_header_deadline()
 
     def handle_error(
         self,

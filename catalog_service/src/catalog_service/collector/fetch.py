@@ -31,6 +31,25 @@ class PolicyRefused(OSError):
     pass
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a gateway may reach:
+# NAT64 (RFC 6052, and the local-use 64:ff9b:1::/48 of RFC 8215), SIIT's
+# IPv4-translated ::ffff:0:a.b.c.d (RFC 2765), and the deprecated IPv4-compatible
+# ::a.b.c.d (RFC 4291).
+_IPV4_CARRYING = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None) if a is not None]
+    if any(ip in network for network in _IPV4_CARRYING):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 class NetworkPolicy:
     """Public addresses, plus those inside CATALOG_ALLOWED_NETWORKS; nothing else."""
 
@@ -45,9 +64,7 @@ class NetworkPolicy:
         candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
         if isinstance(ip, ipaddress.IPv6Address):
             # An IPv4 address wrapped in IPv6 is judged as the IPv4 address it carries.
-            for embedded in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
-                if embedded is not None:
-                    candidates.append(embedded)
+            candidates.extend(_embedded_ipv4(ip))
         if any(
             candidate in net
             for candidate in candidates

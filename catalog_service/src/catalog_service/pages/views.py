@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from ..api.catalog import entry_body
+from ..api.problems import DATABASE_ERRORS
 from ..domain import STATUSES
-from ..errors import BadRequest
+from ..errors import BadRequest, CatalogError, NotFound
 from ..keys import POOL
 from ..store import catalog as store
 from ..store import changes as changes_store
@@ -17,6 +21,11 @@ from ..store import queue
 from . import render
 
 PAGE_SIZE = 200
+# The spec's bounds for offsets and names, kept by the pages too.
+MAX_OFFSET = 2_147_483_647
+PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+
+PageHandler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _render(request: web.Request, template: str, **context: Any) -> web.Response:
@@ -25,15 +34,45 @@ def _render(request: web.Request, template: str, **context: Any) -> web.Response
     return response
 
 
+def html_errors(handler: PageHandler) -> PageHandler:
+    """A page's errors are pages too: a person's browser gets HTML, not problem+json."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except CatalogError as exc:
+            status, title, detail = exc.status, exc.title, exc.detail
+        except DATABASE_ERRORS:
+            status, title, detail = (
+                503,
+                "Service Unavailable",
+                "the database cannot be reached; try again shortly",
+            )
+        response = render("error.html", request, {"title": title, "detail": detail})
+        response.set_status(status)
+        return response
+
+    return page
+
+
+def _text_parameter(request: web.Request, name: str, *, max_length: int) -> str | None:
+    value = request.query.get(name, "").strip()
+    if "\x00" in value:
+        raise BadRequest(f"{name} must not contain a NUL character")
+    return value[:max_length] or None
+
+
+@html_errors
 async def index(request: web.Request) -> web.Response:
-    q = request.query.get("q", "").strip()[:500] or None
+    q = _text_parameter(request, "q", max_length=500)
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-    try:
-        offset = max(0, int(request.query.get("offset", "0")))
-    except ValueError:
-        raise BadRequest("offset must be a whole number") from None
+    raw_offset = request.query.get("offset", "0")
+    if not raw_offset.isdigit() or int(raw_offset) > MAX_OFFSET:
+        raise BadRequest(f"offset must be a whole number from 0 to {MAX_OFFSET}")
+    offset = int(raw_offset)
     pool = request.config_dict[POOL]
     # The same search as GET /api/catalog.
     rows, total = await store.list_entries(pool, q=q, tag=None, status=status, limit=PAGE_SIZE, offset=offset)
@@ -56,8 +95,11 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
+@html_errors
 async def api_page(request: web.Request) -> web.Response:
     name = request.match_info["name"]
+    if not PROJECT_NAME.fullmatch(name):
+        raise NotFound(f"there is no API named {name!r}: names are lowercase letters, digits and '-'")
     pool = request.config_dict[POOL]
     row, errors = await store.get_entry(pool, name=name)
     collections, _ = await queue.list_collections(pool, name=name, limit=20, offset=0)
