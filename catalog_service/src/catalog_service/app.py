@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import connexion
 from aiohttp import web
 
-from .api import routing
+from .api import ratelimit, routing
 from .api.problems import body_limit, domain_errors, outer_problems
+from .api.ratelimit import rate_limits
 from .api.validation import VALIDATOR_MAP
 from .collector.service import open_collector
 from .keys import ASSEMBLY, COLLECTOR, METRICS, POOL, RESPONSE_CACHE, SETTINGS, Assembly
@@ -99,12 +100,13 @@ def create_app(
         validate_responses=validate_responses,
         resolver=routing.resolver(),
         validator_map=VALIDATOR_MAP,
-        options={"swagger_ui": True, "middlewares": [body_limit, domain_errors]},
+        options={"swagger_ui": True, "middlewares": [domain_errors, rate_limits, body_limit]},
     )
     app: web.Application = cx.app
     app[SETTINGS] = settings
     app[ASSEMBLY] = Assembly(run_scheduler=run_scheduler, prestart_validators=prestart_validators)
     app[METRICS] = Metrics()
+    ratelimit.setup(app, write_rate=settings.write_rate, check_rate=settings.anonymous_validate_rate)
     setup_templates(app)
     app.middlewares.append(request_metrics)
     app.middlewares.append(cached_reads)

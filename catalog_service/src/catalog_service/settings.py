@@ -47,6 +47,13 @@ class Settings:
     public_url: str | None = None
     # CATALOG_HEADER_TIMEOUT: seconds a connection may take to send a request's head.
     header_timeout: float = 15.0
+    # Quotas and fairness: projects one (non-admin) token may register; writes per
+    # minute from one client address, and anonymous checks per minute; invalid or
+    # never-published versions kept per project (every valid one is kept).
+    max_projects_per_token: int = 100
+    write_rate: int = 60
+    anonymous_validate_rate: int = 20
+    keep_invalid_versions: int = 10
     anonymous_validation_timeout: float = 10.0
     validate_queue: int = 4
 
@@ -158,6 +165,25 @@ class Settings:
             log_format=log_format,
             public_url=public_url,
             header_timeout=number("CATALOG_HEADER_TIMEOUT", defaults.header_timeout, minimum=0.1),
+            max_projects_per_token=int(
+                number(
+                    "CATALOG_MAX_PROJECTS_PER_TOKEN", defaults.max_projects_per_token, minimum=1, integer=True
+                )
+            ),
+            write_rate=int(number("CATALOG_WRITE_RATE", defaults.write_rate, minimum=1, integer=True)),
+            anonymous_validate_rate=int(
+                number(
+                    "CATALOG_ANONYMOUS_VALIDATE_RATE",
+                    defaults.anonymous_validate_rate,
+                    minimum=1,
+                    integer=True,
+                )
+            ),
+            keep_invalid_versions=int(
+                number(
+                    "CATALOG_KEEP_INVALID_VERSIONS", defaults.keep_invalid_versions, minimum=1, integer=True
+                )
+            ),
             anonymous_validation_timeout=number(
                 "CATALOG_ANONYMOUS_VALIDATION_TIMEOUT", defaults.anonymous_validation_timeout, minimum=0.1
             ),

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from ..keys import COLLECTOR, POOL
+from ..keys import COLLECTOR, POOL, SETTINGS
 from ..store import projects as store
 from ..store import queue
 from ..urls import checked_swagger_url, redacted
@@ -44,6 +44,7 @@ async def create_project(request: web.Request, body: dict[str, Any]) -> tuple[An
         description=body.get("description"),
         tags=body.get("tags"),
         contact=body.get("contact"),
+        max_owned=None if owner.admin else request.config_dict[SETTINGS].max_projects_per_token,
     )
     # The new row is due at once; this replica looks now rather than at its next poll.
     request.config_dict[COLLECTOR].wake()

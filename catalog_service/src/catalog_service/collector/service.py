@@ -272,6 +272,14 @@ class Collector:
             )
         if analysis.valid:
             await self._record_change(job, sha256, document_id, analysis.content_json)
+        else:
+            # Every valid version is history; a stream of broken ones is not.
+            await store.prune_unpublished(
+                self.pool,
+                project_id=job.id,
+                keep=self.settings.keep_invalid_versions,
+                current_document_id=document_id,
+            )
         first_error = analysis.errors[0]["message"] if analysis.errors else None
         return Result(
             outcome="changed" if analysis.valid else "invalid",

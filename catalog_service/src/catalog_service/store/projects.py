@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, Forbidden, NotFound
 from .db import Executor, page_total
 
 PROJECT_COLUMNS = """
@@ -19,7 +19,7 @@ EDITABLE = ("swagger_url", "title", "description", "tags", "contact")
 
 
 async def create_project(
-    db: Executor,
+    db: asyncpg.Pool,
     *,
     name: str,
     swagger_url: str,
@@ -28,6 +28,41 @@ async def create_project(
     description: str | None = None,
     tags: list[str] | None = None,
     contact: dict[str, Any] | None = None,
+    max_owned: int | None = None,
+) -> asyncpg.Record:
+    """Register a project; ``max_owned`` caps how many ``owner`` may have (None: no cap)."""
+    async with db.acquire() as conn, conn.transaction():
+        if max_owned is not None:
+            # One registration of this owner at a time: the count cannot race past the cap.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('owner:' || $1))", owner)
+            owned = await conn.fetchval("SELECT count(*) FROM projects WHERE owner = $1", owner)
+            if owned >= max_owned:
+                raise Forbidden(
+                    f"the token {owner!r} has registered {owned} projects, the most one token may "
+                    "(CATALOG_MAX_PROJECTS_PER_TOKEN); delete one, or ask for an admin token"
+                )
+        return await _insert_project(
+            conn,
+            name=name,
+            swagger_url=swagger_url,
+            owner=owner,
+            title=title,
+            description=description,
+            tags=tags,
+            contact=contact,
+        )
+
+
+async def _insert_project(
+    db: Executor,
+    *,
+    name: str,
+    swagger_url: str,
+    owner: str,
+    title: str | None,
+    description: str | None,
+    tags: list[str] | None,
+    contact: dict[str, Any] | None,
 ) -> asyncpg.Record:
     try:
         row = await db.fetchrow(

@@ -56,14 +56,36 @@ _FREE_LEASE = """
 async def claim_due(
     db: Executor, *, replica: str, limit: int, lease_seconds: float, silent_after: float
 ) -> list[Job]:
-    """Lease up to ``limit`` due projects. SKIP LOCKED: replicas never take the same one."""
+    """Lease up to ``limit`` due projects. SKIP LOCKED: replicas never take the same one.
+
+    Fair across owners: each owner's due projects take turns with every other owner's,
+    and an owner's projects being collected right now count as turns already taken,
+    so one owner's thousand slow upstreams delay another's project by one fetch at
+    most, not by a thousand."""
     rows = await db.fetch(
         f"""
-        WITH claimed AS (
-            SELECT id, requested_trigger AS trigger FROM projects
+        WITH due AS (
+            SELECT id, owner, next_check_at FROM projects
             WHERE (lease_owner IS NULL AND next_check_at <= now())
                OR (lease_owner IS NOT NULL AND {_FREE_LEASE})
-            ORDER BY next_check_at
+        ), busy AS (
+            SELECT owner, count(*) AS n FROM projects
+            WHERE lease_owner IS NOT NULL AND NOT {_FREE_LEASE}
+            GROUP BY owner
+        ), turns AS (
+            SELECT due.id,
+                   row_number() OVER (PARTITION BY due.owner ORDER BY due.next_check_at)
+                   + coalesce(busy.n, 0) AS turn,
+                   due.next_check_at
+            FROM due LEFT JOIN busy USING (owner)
+            ORDER BY turn, next_check_at
+            LIMIT $1 * 4
+        ), claimed AS (
+            SELECT p.id, p.requested_trigger AS trigger FROM projects p
+            WHERE p.id IN (SELECT id FROM turns)
+              AND ((p.lease_owner IS NULL AND p.next_check_at <= now())
+                   OR (p.lease_owner IS NOT NULL AND {_FREE_LEASE}))
+            ORDER BY (SELECT turn FROM turns WHERE turns.id = p.id), p.next_check_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED
         )
@@ -230,6 +252,28 @@ async def store_document(
                 ],
             )
         return int(document_id)
+
+
+async def prune_unpublished(db: Executor, *, project_id: int, keep: int, current_document_id: int) -> int:
+    """Drop a project's oldest versions that were never valid, beyond the newest
+    ``keep`` (every valid version stays, and so does the current one); returns how
+    many went."""
+    deleted = await db.fetchval(
+        """
+        WITH gone AS (
+            DELETE FROM documents d
+            WHERE d.project_id = $1 AND NOT d.valid AND d.id <> $3
+              AND d.id NOT IN (SELECT id FROM documents WHERE project_id = $1 AND NOT valid
+                               ORDER BY collected_at DESC, id DESC LIMIT $2)
+            RETURNING 1
+        )
+        SELECT count(*) FROM gone
+        """,
+        project_id,
+        keep,
+        current_document_id,
+    )
+    return int(deleted)
 
 
 async def document_json(db: Executor, *, document_id: int) -> str | None:
