@@ -35,3 +35,26 @@ async def test_swagger_ui_opens_the_chosen_api_with_a_selector_over_all(catalog:
     # Only the chosen API's operations are on the page.
     assert "Latest temperature readings" not in dom
     await screenshot(url, ARTIFACTS / "screenshots" / "browse-parkeren.png")
+
+
+async def test_swagger_ui_5_shows_openapi_3_1_3_0_and_swagger_2_0_alike(catalog: Any) -> None:
+    client, _, _ = catalog
+    for name, title, operation in [
+        ("weather", "City weather", "Latest temperature readings of a station"),  # OpenAPI 3.1
+        ("parkeren", "Parkeervergunningen", "Zoek vergunningen"),  # OpenAPI 3.0
+        ("afval", "Afvalcontainers", "Alle containers"),  # Swagger 2.0
+    ]:
+        url = str(client.make_url(f"/api/browse/?primaryName={name}"))
+        dom = await rendered_dom(url)
+        assert "Unable to render this definition" not in dom, name
+        assert title in dom and operation in dom, name
+        await screenshot(url, ARTIFACTS / "screenshots" / f"browse-{name}.png")
+
+
+async def test_the_service_shows_its_own_spec_in_swagger_ui_5(client: Any) -> None:
+    url = str(client.make_url("/api/ui/"))
+    dom = await rendered_dom(url)
+    assert "catalog-service" in dom and "Register a project" in dom
+    bundle = await (await client.get("/swagger-ui/swagger-ui-bundle.js")).read()
+    assert b"5.34" in bundle or b'"5.' in bundle
+    await screenshot(url, ARTIFACTS / "screenshots" / "api-ui.png")

@@ -100,7 +100,9 @@ def create_app(
         validate_responses=validate_responses,
         resolver=routing.resolver(),
         validator_map=VALIDATOR_MAP,
-        options={"swagger_ui": True, "middlewares": [domain_errors, rate_limits, body_limit]},
+        # connexion 2 bundles Swagger UI 4, which cannot show OpenAPI 3.1: the service
+        # serves Swagger UI 5 itself (GET /api/ui/ in the spec, its files in routes.py).
+        options={"swagger_ui": False, "middlewares": [domain_errors, rate_limits, body_limit]},
     )
     app: web.Application = cx.app
     app[SETTINGS] = settings

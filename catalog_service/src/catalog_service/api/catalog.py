@@ -12,7 +12,7 @@ import yaml
 from aiohttp import web
 
 from ..keys import POOL, RESPONSE_CACHE
-from ..pages import render
+from ..pages import SWAGGER_UI, render
 from ..response_cache import Cached, body_etag, etag_matches
 from ..store import catalog as store
 from ..urls import redacted
@@ -183,5 +183,7 @@ async def browse(request: web.Request, primaryName: str | None = None) -> web.Re
     urls = [{"url": f"/api/catalog/{quote(row['name'])}/openapi.json", "name": row["name"]} for row in apis]
     names = {row["name"] for row in apis}
     primary = primaryName if primaryName in names else (apis[0]["name"] if apis else None)
-    context = {"apis": apis, "urls": urls, "primary": primary, "ui": "/api/ui"}
+    # Only the selected API's document is fetched: a large one never slows the others.
+    config = {"urls": urls, "urls.primaryName": primary, "deepLinking": True, "validatorUrl": None}
+    context = {"apis": apis, "config": config, "ui": SWAGGER_UI}
     return render("browse.html", request, context)

@@ -1,4 +1,4 @@
-"""The service itself: /api/health (in the spec) and /metrics (outside it)."""
+"""The service itself: /api/health and /api/ui/ (in the spec), /metrics (outside it)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import Unavailable
 from ..keys import METRICS, POOL
+from ..pages import SWAGGER_UI, render
 from ..store import db, queue
 from .problems import DATABASE_ERRORS
 
@@ -20,6 +21,12 @@ async def health(request: web.Request) -> tuple[dict[str, str], int]:
     except DATABASE_ERRORS:
         raise Unavailable("the database cannot be reached") from None
     return {"status": "ok", "database": "ok"}, 200
+
+
+async def api_ui(request: web.Request) -> web.Response:
+    """Swagger UI 5 over the service's own spec."""
+    config = {"url": "/api/openapi.json", "deepLinking": True, "validatorUrl": None}
+    return render("ui.html", request, {"config": config, "ui": SWAGGER_UI})
 
 
 async def prometheus(request: web.Request) -> web.Response:

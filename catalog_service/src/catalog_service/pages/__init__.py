@@ -4,6 +4,8 @@ through aiohttp-jinja2."""
 from __future__ import annotations
 
 import datetime as dt
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -17,6 +19,12 @@ def when(value: dt.datetime | str | None) -> str:
     moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
+
+# Where Swagger UI's files are served (from the flask-swagger-ui wheel, which carries a
+# current Swagger UI 5 and follows its releases), and where our own static files are.
+SWAGGER_UI = "/swagger-ui"
+SWAGGER_UI_FILES = Path(str(resources.files("flask_swagger_ui") / "dist"))
+STATIC_FILES = Path(__file__).parent / "static"
 
 # Our own key: connexion sets up aiohttp-jinja2 in the /api sub-app under the default
 # one, for its Swagger UI, and config_dict would find that environment first.
