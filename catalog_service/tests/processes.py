@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .conftest import ADMIN_TOKEN
+
 BIN = Path(sys.executable).parent
 CATALOG_SERVICE = str(BIN / "catalog-service")
 
@@ -21,6 +23,18 @@ def service_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_") and k != "DATABASE_URL"}
     env.update(overrides)
     return env
+
+
+def serve_env(database_url: str, port: int, **overrides: str) -> dict[str, str]:
+    """The environment of a `catalog-service serve` under test: the test database, the
+    tests' admin token, one validation worker, and ``overrides``."""
+    return service_env(
+        DATABASE_URL=database_url,
+        CATALOG_ADMIN_TOKEN=ADMIN_TOKEN,
+        CATALOG_PORT=str(port),
+        CATALOG_WORKERS="1",
+        **overrides,
+    )
 
 
 def wait_for_health(base_url: str, process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -15,7 +15,7 @@ import pytest
 from catalog_service.store.db import available_migrations, migrate
 
 from .conftest import REPO_ROOT, free_port, with_database
-from .processes import CATALOG_SERVICE, run_cli, running, service_env
+from .processes import CATALOG_SERVICE, run_cli, running, serve_env, service_env
 
 
 @pytest.mark.slow
@@ -115,9 +115,7 @@ def test_json_logs_have_one_object_per_line_an_access_line_per_request_and_no_se
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     secret = "cat_this-token-must-never-be-logged"
-    env = service_env(
-        DATABASE_URL=database_url, CATALOG_PORT=str(port), CATALOG_LOG_FORMAT="json", CATALOG_WORKERS="1"
-    )
+    env = serve_env(database_url, port, CATALOG_LOG_FORMAT="json")
     log = tmp_path / "serve.log"
     with running([CATALOG_SERVICE, "serve"], env=env, base_url=base, log=log):
         request = urllib.request.Request(

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from catalog_service.collector.fetch import NetworkPolicy
 from catalog_service.settings import Settings
 
-from .conftest import ADMIN_TOKEN, collected, free_port, register
-from .processes import CATALOG_SERVICE, running, service_env
+from .conftest import collected, free_port, register
+from .processes import CATALOG_SERVICE, running, serve_env
 from .upstream import Upstream, openapi_30
 
 
@@ -81,13 +81,7 @@ def test_a_live_service_answers_broken_auth_with_401_and_closes_slow_headers(
     database_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = service_env(
-        DATABASE_URL=database_url,
-        CATALOG_ADMIN_TOKEN=ADMIN_TOKEN,
-        CATALOG_PORT=str(port),
-        CATALOG_WORKERS="1",
-        CATALOG_HEADER_TIMEOUT="1",
-    )
+    env = serve_env(database_url, port, CATALOG_HEADER_TIMEOUT="1")
     with running(
         [CATALOG_SERVICE, "serve"], env=env, base_url=f"http://127.0.0.1:{port}", log=tmp_path / "serve.log"
     ):

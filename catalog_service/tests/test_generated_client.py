@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from .conftest import ADMIN_TOKEN, free_port
-from .processes import BIN, CATALOG_SERVICE, running, service_env
+from .processes import BIN, CATALOG_SERVICE, running, serve_env
 from .upstream import SWAGGER_2, SWAGGER_2_INVALID, Upstream, openapi_30
 
 PACKAGE = "catalog_service_client"
@@ -85,13 +85,7 @@ async def test_a_client_generated_from_our_spec_drives_a_whole_session(
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = service_env(
-        DATABASE_URL=database_url,
-        CATALOG_ADMIN_TOKEN=ADMIN_TOKEN,
-        CATALOG_PORT=str(port),
-        CATALOG_ALLOWED_NETWORKS="127.0.0.0/8",
-        CATALOG_WORKERS="1",
-    )
+    env = serve_env(database_url, port, CATALOG_ALLOWED_NETWORKS="127.0.0.0/8")
     with running([CATALOG_SERVICE, "serve"], env=env, base_url=base, log=tmp_path / "serve.log"):
         generate(base, tmp_path / "client")
         client_module = generated("")

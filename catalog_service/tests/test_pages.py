@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from .conftest import collected, register
+
 
 async def test_the_index_shows_every_api_with_its_status_and_links(catalog: Any) -> None:
     client, _, _ = catalog
@@ -155,3 +157,29 @@ async def test_fuzzed_page_requests_get_pages_never_a_5xx(client: Any) -> None:
         else:
             # /apis/NAME is a page; a path that is no route (a '#' cut it short) is a problem.
             assert response.content_type in ("text/html", "application/problem+json"), path
+
+
+async def test_descriptions_are_rendered_markdown_with_nothing_raw_from_the_document(
+    collecting: Any, admin: dict[str, str], upstream: Any
+) -> None:
+    up, server = upstream
+    document = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Slimme lantaarnpalen",
+            "version": "1",
+            "description": "### The Internet of Things\n\nSee [the docs](https://docs.example.org) and "
+            "[this](javascript:alert(1)). <script>alert(1)</script>"
+            '<img src="https://evil.example/track.png" onerror="alert(2)"> **Lights** on demand.',
+        },
+        "paths": {},
+    }
+    await register(collecting, admin, "lantaarns", str(server.make_url(up.serve("lantaarns", document))))
+    await collected(collecting, "lantaarns")
+    page = await (await collecting.get("/apis/lantaarns")).text()
+    assert "<h3>The Internet of Things</h3>" in page and "<strong>Lights</strong>" in page
+    assert '<a href="https://docs.example.org" rel="noopener noreferrer nofollow">the docs</a>' in page
+    for raw in ("<script>alert", 'href="javascript:', "evil.example", "onerror", "###"):
+        assert raw not in page, raw
+    index = await (await collecting.get("/")).text()
+    assert "The Internet of Things See the docs" in index and "###" not in index

@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from .conftest import ADMIN_TOKEN, free_port
-from .processes import CATALOG_SERVICE, service_env, wait_for_health
+from .conftest import free_port
+from .processes import CATALOG_SERVICE, serve_env, wait_for_health
 from .upstream import Upstream, openapi_30
 
 PROJECTS = 100
@@ -26,14 +26,7 @@ async def start_replicas(
     replicas = []
     for i in range(count):
         port = free_port()
-        env = service_env(
-            DATABASE_URL=database_url,
-            CATALOG_ADMIN_TOKEN=ADMIN_TOKEN,
-            CATALOG_PORT=str(port),
-            CATALOG_ALLOWED_NETWORKS="127.0.0.0/8",
-            CATALOG_WORKERS="1",
-            **extra,
-        )
+        env = serve_env(database_url, port, CATALOG_ALLOWED_NETWORKS="127.0.0.0/8", **extra)
         with (tmp_path / f"replica-{i}.log").open("wb") as log:
             process = subprocess.Popen(
                 [CATALOG_SERVICE, "serve"],

@@ -12,7 +12,7 @@ import pytest
 from catalog_service.spec import spec_path
 
 from .conftest import ADMIN_TOKEN, ARTIFACTS, free_port
-from .processes import BIN, CATALOG_SERVICE, running, service_env
+from .processes import BIN, CATALOG_SERVICE, running, serve_env
 
 
 @pytest.mark.slow
@@ -21,13 +21,11 @@ def test_schemathesis_with_every_check_finds_nothing(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = service_env(
-        DATABASE_URL=database_url,
-        CATALOG_ADMIN_TOKEN=ADMIN_TOKEN,
-        CATALOG_PORT=str(port),
+    env = serve_env(
+        database_url,
+        port,
         # Registered URLs point nowhere reachable; keep the collector's attempts short.
         CATALOG_FETCH_TIMEOUT="2",
-        CATALOG_WORKERS="1",
         # Thousands of writes in a minute from one address: limits would answer most of
         # them 429 (documented, so allowed) and leave the handlers untested.
         CATALOG_WRITE_RATE="1000000",

@@ -104,6 +104,10 @@ class Result:
         return self.outcome == "error" or self.status != "valid"
 
 
+class Busy(Exception):
+    """Every validation worker for the job is busy and its waiting line is full."""
+
+
 class TransientFailure(Exception):
     """Judging a document failed for a reason that is not the document's (a worker
     killed, a timeout on a busy machine): try again later, and record no verdict."""

@@ -7,8 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..collector.workers import Busy
-from ..domain import Analysis, TransientFailure
+from ..domain import Analysis, Busy, TransientFailure
 from ..errors import BadRequest, TooManyRequests, Unauthorized, Unavailable
 from ..keys import COLLECTOR, SETTINGS
 from ..urls import checked_swagger_url

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..compare import diff
-from ..domain import Analysis, TransientFailure
+from ..domain import Analysis, Busy, TransientFailure
 from . import patterns
 from .analyze import analyze
 
@@ -95,10 +95,6 @@ def release_memory() -> None:
     """Hand freed heap back to the system (glibc keeps it otherwise); a no-op elsewhere."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-class Busy(Exception):
-    """Every worker of a pool is busy and its waiting line is full."""
 
 
 class ValidatorPool:

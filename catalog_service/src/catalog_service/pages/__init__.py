@@ -12,6 +12,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from .markdown import markdown, summary
+
 
 def when(value: dt.datetime | str | None) -> str:
     if value is None:
@@ -41,5 +43,5 @@ def setup_templates(app: web.Application) -> None:
         app_key=TEMPLATES,
         loader=jinja2.PackageLoader("catalog_service.pages", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
-        filters={"when": when},
+        filters={"when": when, "markdown": markdown, "summary": summary},
     )
