@@ -183,3 +183,40 @@ async def test_descriptions_are_rendered_markdown_with_nothing_raw_from_the_docu
         assert raw not in page, raw
     index = await (await collecting.get("/")).text()
     assert "The Internet of Things See the docs" in index and "###" not in index
+
+
+async def test_the_index_filters_by_tag_and_sorts_and_keeps_what_was_chosen(catalog: Any) -> None:
+    client, _, _ = catalog
+    html = await (await client.get("/", params={"tag": "mobiliteit"})).text()
+    assert 'data-name="parkeren"' in html and 'data-name="broken"' in html
+    assert 'data-name="afval"' not in html and 'value="mobiliteit"' in html
+    by_status = await (await client.get("/", params={"sort": "status"})).text()
+    assert by_status.index('data-name="broken"') < by_status.index('data-name="afval"')  # invalid < valid
+    assert "<strong>status</strong>" in by_status
+    bad = await client.get("/", params={"sort": "colour"})
+    assert bad.status == 400 and bad.content_type == "text/html"
+
+
+async def test_the_page_of_an_api_lists_its_operations_and_every_version_to_download(catalog: Any) -> None:
+    client, _, _ = catalog
+    page = await (await client.get("/apis/parkeren")).text()
+    for cell in ("<code>GET</code>", "<code>/vergunningen</code>", "Zoek vergunningen", "(deprecated)"):
+        assert cell in page
+    versions = await (await client.get("/api/catalog/parkeren/versions")).json()
+    sha = versions["items"][0]["sha256"]
+    assert f"/api/catalog/parkeren/versions/{sha}/openapi.json" in page
+    as_json = await client.get(f"/api/catalog/parkeren/versions/{sha}/openapi.json")
+    assert as_json.status == 200 and (await as_json.json())["info"]["title"] == "Parkeervergunningen"
+    assert "immutable" in as_json.headers["Cache-Control"]
+    as_yaml = await client.get(f"/api/catalog/parkeren/versions/{sha}/openapi.yaml")
+    assert as_yaml.status == 200 and "Parkeervergunningen" in await as_yaml.text()
+    again = await client.get(
+        f"/api/catalog/parkeren/versions/{sha}/openapi.json",
+        headers={"If-None-Match": as_json.headers["ETag"]},
+    )
+    assert again.status == 304
+    missing = await client.get(f"/api/catalog/parkeren/versions/{'0' * 64}/openapi.json")
+    assert missing.status == 404 and missing.content_type == "application/problem+json"
+    broken = await (await client.get("/api/catalog/broken/versions")).json()
+    invalid = await client.get(f"/api/catalog/broken/versions/{broken['items'][0]['sha256']}/openapi.json")
+    assert invalid.status == 404 and "not valid" in (await invalid.json())["detail"]

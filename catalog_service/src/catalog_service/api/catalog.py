@@ -138,6 +138,35 @@ async def get_openapi_yaml(request: web.Request, name: str) -> web.Response:
     )
 
 
+# A version never changes: a client may keep it for good.
+VERSION_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+async def _version(request: web.Request, name: str, sha256: str, media_type: str) -> web.Response:
+    content_json = await store.published_version(
+        request.config_dict[POOL], name=name, sha256=bytes.fromhex(sha256)
+    )
+    etag = '"' + hashlib.sha256((sha256 + media_type).encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": VERSION_CACHE_CONTROL}
+    if etag_matches(request, etag):
+        return web.Response(status=304, headers=headers)
+    if media_type == YAML:
+        body = await asyncio.to_thread(_to_yaml, content_json)
+        content_type = negotiated(request, YAML) + "; charset=utf-8"
+        headers["Vary"] = "Accept"
+    else:
+        body, content_type = content_json.encode(), JSON
+    return web.Response(body=body, headers={**headers, "Content-Type": content_type})
+
+
+async def get_version_json(request: web.Request, name: str, sha256: str) -> web.Response:
+    return await _version(request, name, sha256, JSON)
+
+
+async def get_version_yaml(request: web.Request, name: str, sha256: str) -> web.Response:
+    return await _version(request, name, sha256, YAML)
+
+
 async def list_versions(request: web.Request, name: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     rows, total = await store.list_versions(request.config_dict[POOL], name=name, limit=limit, offset=offset)
     items = [

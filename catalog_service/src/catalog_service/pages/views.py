@@ -21,6 +21,7 @@ from ..store import queue
 from . import render
 
 PAGE_SIZE = 200
+MAX_OPERATIONS_SHOWN = 1000
 # The spec's bounds for offsets and names, kept by the pages too.
 MAX_OFFSET = 2_147_483_647
 PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
@@ -73,15 +74,20 @@ async def index(request: web.Request) -> web.Response:
     if not raw_offset.isdigit() or int(raw_offset) > MAX_OFFSET:
         raise BadRequest(f"offset must be a whole number from 0 to {MAX_OFFSET}")
     offset = int(raw_offset)
+    tag = _text_parameter(request, "tag", max_length=64)
+    sort = request.query.get("sort") or "name"
+    if sort not in store.SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(store.SORTS)}")
     pool = request.config_dict[POOL]
     # The same search as GET /api/catalog.
-    rows, total = await store.list_entries(pool, q=q, tag=None, status=status, limit=PAGE_SIZE, offset=offset)
+    rows, total = await store.list_entries(
+        pool, q=q, tag=tag, status=status, limit=PAGE_SIZE, offset=offset, sort=sort
+    )
+    chosen = {"q": q, "tag": tag, "status": status, "sort": None if sort == "name" else sort}
     more = None
     if offset + len(rows) < total:
-        more = urlencode(
-            {k: v for k, v in {"q": q, "status": status, "offset": offset + PAGE_SIZE}.items() if v}
-        )
-    entries = [entry_body(row) for row in rows]
+        more = urlencode({k: v for k, v in {**chosen, "offset": offset + PAGE_SIZE}.items() if v})
+    entries = [entry_body(row) | {"owner": row["owner"], "contact": _contact(row)} for row in rows]
     latest = await changes_store.latest_per_project(pool, names=[e["name"] for e in entries])
     return _render(
         request,
@@ -91,8 +97,21 @@ async def index(request: web.Request) -> web.Response:
         counts=await store.status_counts(pool),
         q=q,
         status=status,
+        tag=tag,
+        sort=sort,
+        sorts=list(store.SORTS),
+        total=total,
+        sorted_by={
+            name: urlencode({k: v for k, v in {**chosen, "sort": name}.items() if v}) for name in store.SORTS
+        },
         more=more,
     )
+
+
+def _contact(row: Any) -> dict[str, Any]:
+    """Who to ask about an API: the registration's contact."""
+    contact = row["contact"] if isinstance(row["contact"], dict) else {}
+    return {key: contact[key] for key in ("name", "email", "url") if contact.get(key)}
 
 
 @html_errors
@@ -104,6 +123,17 @@ async def api_page(request: web.Request) -> web.Response:
     row, errors = await store.get_entry(pool, name=name)
     collections, _ = await queue.list_collections(pool, name=name, limit=20, offset=0)
     history, _ = await changes_store.list_changes(pool, project=name, breaking=False, limit=50, offset=0)
+    operations, _ = await store.search_operations(
+        pool, q=None, method=None, project=name, limit=MAX_OPERATIONS_SHOWN, offset=0
+    )
+    versions, _ = await store.list_versions(pool, name=name, limit=50, offset=0)
     return _render(
-        request, "api.html", e=entry_body(row), errors=errors, collections=collections, history=history
+        request,
+        "api.html",
+        e=entry_body(row) | {"owner": row["owner"], "contact": _contact(row)},
+        errors=errors,
+        collections=collections,
+        history=history,
+        operations=operations,
+        versions=[dict(v) | {"sha": v["sha256"].hex()} for v in versions],
     )

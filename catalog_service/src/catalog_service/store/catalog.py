@@ -15,7 +15,7 @@ _ENTRY = """
            coalesce(p.title, pub.title) AS title,
            coalesce(p.description, pub.description) AS description,
            pub.version, pub.spec_format, p.status, p.tags, p.swagger_url,
-           p.last_checked_at, p.last_changed_at,
+           p.last_checked_at, p.last_changed_at, p.owner, p.contact,
            CASE WHEN p.status = 'invalid' THEN coalesce(jsonb_array_length(cur.errors), 0) ELSE 0 END
                AS errors_count,
            (SELECT count(*) FROM operations o WHERE o.document_id = p.published_document_id)
@@ -26,8 +26,23 @@ _ENTRY = """
 """
 
 
+# How a page of entries may be ordered (search results: by relevance first).
+SORTS = {
+    "name": "p.name",
+    "changed": "p.last_changed_at DESC NULLS LAST, p.name",
+    "status": "p.status, p.name",
+}
+
+
 async def list_entries(
-    db: Executor, *, q: str | None, tag: str | None, status: str | None, limit: int, offset: int
+    db: Executor,
+    *,
+    q: str | None,
+    tag: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort: str = "name",
 ) -> tuple[list[asyncpg.Record], int]:
     conditions = []
     args: list[Any] = []
@@ -48,7 +63,7 @@ async def list_entries(
     rows = await db.fetch(
         f"""
         {_ENTRY} {where}
-        ORDER BY {rank} DESC, p.name LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
+        ORDER BY {rank} DESC, {SORTS[sort]} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
         """,
         *args,
         limit,
@@ -159,3 +174,19 @@ async def status_counts(db: Executor) -> dict[str, int]:
     counts.update({row["status"]: row["n"] for row in rows})
     counts["total"] = sum(counts.values())
     return counts
+
+
+async def published_version(db: Executor, *, name: str, sha256: bytes) -> str:
+    """One valid version of an API, as JSON text."""
+    row = await db.fetchrow(
+        """SELECT d.valid, d.content_json FROM projects p JOIN documents d ON d.project_id = p.id
+           WHERE p.name = $1 AND d.sha256 = $2""",
+        name,
+        sha256,
+    )
+    if row is None:
+        raise NotFound(f"{name!r} has no version {sha256.hex()}")
+    if not row["valid"] or row["content_json"] is None:
+        raise NotFound(f"version {sha256.hex()} of {name!r} is not valid, so it is not published")
+    text: str = row["content_json"]
+    return text
