@@ -58,3 +58,14 @@ async def test_the_service_shows_its_own_spec_in_swagger_ui_5(client: Any) -> No
     bundle = await (await client.get("/swagger-ui/swagger-ui-bundle.js")).read()
     assert b"5.34" in bundle or b'"5.' in bundle
     await screenshot(url, ARTIFACTS / "screenshots" / "api-ui.png")
+
+
+async def test_the_page_of_an_api_shows_its_operations_and_versions_at_both_widths(catalog: Any) -> None:
+    client, _, _ = catalog
+    url = str(client.make_url("/apis/parkeren"))
+    dom = await rendered_dom(url)
+    assert "Zoek vergunningen" in dom and "Versions (1)" in dom and "Operations (3)" in dom
+    await screenshot(url, ARTIFACTS / "screenshots" / "api-parkeren.png")
+    await screenshot(url, ARTIFACTS / "screenshots" / "api-parkeren-phone.png", width=390, height=1800)
+    broken = str(client.make_url("/apis/broken"))
+    await screenshot(broken, ARTIFACTS / "screenshots" / "api-broken-phone.png", width=390, height=1800)
