@@ -78,6 +78,9 @@ async def open_collector(
     collector = Collector(
         pool=pool, settings=settings, session=session, validators=validators, checks=checks, metrics=metrics
     )
+    # Alive before the first claim: a lease whose holder has no heartbeat yet looks free.
+    with contextlib.suppress(*STORE_ERRORS):
+        await store.heartbeat(pool, replica=collector.replica)
     heartbeat = asyncio.create_task(collector.heartbeat_forever(), name="collector-heartbeat")
     try:
         yield collector
