@@ -174,8 +174,11 @@ class Collector:
                     task.add_done_callback(self._done)
                 if len(jobs) == free:
                     continue  # there may be more due right now
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+            # cancellation that arrives as its timeout fires, and the loop would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
 
     def _done(self, task: asyncio.Task[Result | None]) -> None:
         self._running.discard(task)

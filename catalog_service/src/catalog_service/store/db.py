@@ -144,7 +144,8 @@ async def listen_until_lost(
         on_listening()
         while not lost.is_set():
             try:
-                await asyncio.wait_for(lost.wait(), LISTEN_HEARTBEAT_SECONDS)
+                async with asyncio.timeout(LISTEN_HEARTBEAT_SECONDS):
+                    await lost.wait()
             except TimeoutError:
                 await conn.fetchval("SELECT 1", timeout=5)
     finally:
