@@ -41,6 +41,8 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # What asyncpg raises on a pooled connection whose server went away meanwhile.
+    asyncpg.InternalClientError,
     TimeoutError,
 )
 
