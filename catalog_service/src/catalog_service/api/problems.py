@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from connexion.exceptions import ExtraParameterProblem, ProblemException
 
 from ..errors import CatalogError
 from ..keys import POOL
+from ..store.db import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +27,8 @@ MAX_JSON_BODY = 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    # What asyncpg raises on a pooled connection whose server went away meanwhile.
-    asyncpg.InternalClientError,
-    TimeoutError,
-)
+# The errors that mean the database cannot be reached right now (answered with a 503).
+DATABASE_ERRORS = UNREACHABLE
 
 
 def _phrase(status: int) -> str:

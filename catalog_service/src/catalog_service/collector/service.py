@@ -21,6 +21,7 @@ from ..domain import Analysis, Job, Result, TransientFailure, ValidationError
 from ..metrics import Metrics
 from ..settings import Settings
 from ..store import queue as store
+from ..store.db import UNREACHABLE
 from ..urls import redacted
 from .fetch import NetworkPolicy, create_session, fetch
 from .workers import RETIRE_AFTER_BYTES, ValidatorPool, release_memory
@@ -37,14 +38,8 @@ HEARTBEAT_SECONDS = 3.0
 SILENT_AFTER_SECONDS = 15.0
 # A YAML document may expand to this many times CATALOG_MAX_SPEC_BYTES of text.
 EXPANSION_FACTOR = 4
-STORE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    # What asyncpg raises on a pooled connection whose server went away meanwhile.
-    asyncpg.InternalClientError,
-    TimeoutError,
-)
+# The background loops carry on through any database error, not only an outage.
+STORE_ERRORS: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 
 
 async def digest(raw: bytes) -> bytes:

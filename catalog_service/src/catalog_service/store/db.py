@@ -28,6 +28,19 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 # ...or the pool itself, for a statement that needs no transaction.
 Executor = Connection | asyncpg.Pool
 
+# What asyncpg and the network raise when the database cannot be reached right now.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    # What asyncpg raises on a pooled connection whose server went away meanwhile.
+    asyncpg.InternalClientError,
+    TimeoutError,
+)
+
 LISTEN_HEARTBEAT_SECONDS = 10.0
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
