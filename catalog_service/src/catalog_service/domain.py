@@ -57,6 +57,8 @@ class Analysis:
     version: str | None = None
     title: str | None = None
     description: str | None = None
+    # info.contact: who to ask, as the document says (name, email, an http(s) url).
+    contact: dict[str, str] | None = None
     # The parsed document as JSON, keys in the order of the source; None when unparseable.
     content_json: str | None = None
     operations: list[dict[str, Any]] = field(default_factory=list)

@@ -300,6 +300,26 @@ def _to_json(document: Any) -> str:
     return text
 
 
+# The longest contact field kept: a name, an address or a link, never an essay.
+MAX_CONTACT_FIELD = 500
+
+
+def contact_of(info: dict[str, Any]) -> dict[str, str] | None:
+    """info.contact's name, email and url, where they are text; a url only when a
+    browser may follow it (http or https)."""
+    contact = info.get("contact")
+    if not isinstance(contact, dict):
+        return None
+    kept = {
+        key: text[:MAX_CONTACT_FIELD]
+        for key in ("name", "email", "url")
+        if isinstance(contact.get(key), str) and (text := storable_text(contact[key].strip()))
+    }
+    if not kept.get("url", "").lower().startswith(("http://", "https://")):
+        kept.pop("url", None)
+    return kept or None
+
+
 def analyze(
     raw: bytes, declared_charset: str | None = None, *, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
 ) -> Analysis:
@@ -320,6 +340,7 @@ def analyze(
         version=storable_text(info.get("version")),
         title=storable_text(info.get("title")),
         description=storable_text(info.get("description")),
+        contact=contact_of(info),
         content_json=content_json,
         operations=operations_of(document),
     )

@@ -16,6 +16,7 @@ _ENTRY = """
            coalesce(p.description, pub.description) AS description,
            pub.version, pub.spec_format, p.status, p.tags, p.swagger_url,
            p.last_checked_at, p.last_changed_at, p.owner, p.contact,
+           pub.contact AS document_contact,
            CASE WHEN p.status = 'invalid' THEN coalesce(jsonb_array_length(cur.errors), 0) ELSE 0 END
                AS errors_count,
            (SELECT count(*) FROM operations o WHERE o.document_id = p.published_document_id)

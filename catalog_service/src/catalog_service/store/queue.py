@@ -211,8 +211,8 @@ async def store_document(
         document_id = await conn.fetchval(
             """
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
-                                   title, description, valid, errors)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                   title, description, valid, errors, contact)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (project_id, sha256) DO NOTHING
             RETURNING id
             """,
@@ -226,6 +226,7 @@ async def store_document(
             analysis.description,
             analysis.valid,
             analysis.errors,
+            analysis.contact,
         )
         if document_id is None:
             existing: int = await conn.fetchval(
