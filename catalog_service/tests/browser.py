@@ -42,16 +42,29 @@ async def _chromium(*args: str, timeout: float = 90) -> bytes:
         return stdout
 
 
-async def rendered_dom(url: str, *, budget_ms: int = 15000) -> str:
-    """The DOM after the page's scripts ran (virtual time lets them settle)."""
-    return (await _chromium(f"--virtual-time-budget={budget_ms}", "--dump-dom", url)).decode()
+async def rendered_dom(url: str, *, budget_ms: int = 15000, lang: str = "en-GB") -> str:
+    """The DOM after the page's scripts ran (virtual time lets them settle), in a
+    browser that asks for pages in ``lang``."""
+    return (
+        await _chromium(f"--virtual-time-budget={budget_ms}", f"--accept-lang={lang}", "--dump-dom", url)
+    ).decode()
 
 
 async def screenshot(
-    url: str, path: Path, *, width: int = 1280, height: int = 1400, budget_ms: int = 15000
+    url: str,
+    path: Path,
+    *,
+    width: int = 1280,
+    height: int = 1400,
+    budget_ms: int = 15000,
+    lang: str = "en-GB",
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     await _chromium(
-        f"--virtual-time-budget={budget_ms}", f"--window-size={width},{height}", f"--screenshot={path}", url
+        f"--virtual-time-budget={budget_ms}",
+        f"--window-size={width},{height}",
+        f"--accept-lang={lang}",
+        f"--screenshot={path}",
+        url,
     )
     assert path.stat().st_size > 10_000

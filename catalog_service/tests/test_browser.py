@@ -35,6 +35,7 @@ async def test_swagger_ui_opens_the_chosen_api_with_a_selector_over_all(catalog:
     # Only the chosen API's operations are on the page.
     assert "Latest temperature readings" not in dom
     await screenshot(url, ARTIFACTS / "screenshots" / "browse-parkeren.png")
+    await screenshot(url, ARTIFACTS / "screenshots" / "browse-parkeren-phone.png", width=390, height=1400)
 
 
 async def test_swagger_ui_5_shows_openapi_3_1_3_0_and_swagger_2_0_alike(catalog: Any) -> None:
@@ -69,3 +70,21 @@ async def test_the_page_of_an_api_shows_its_operations_and_versions_at_both_widt
     await screenshot(url, ARTIFACTS / "screenshots" / "api-parkeren-phone.png", width=390, height=1800)
     broken = str(client.make_url("/apis/broken"))
     await screenshot(broken, ARTIFACTS / "screenshots" / "api-broken-phone.png", width=390, height=1800)
+
+
+async def test_a_dutch_browser_gets_the_pages_in_dutch_at_both_widths(catalog: Any) -> None:
+    client, _, _ = catalog
+    index = str(client.make_url("/"))
+    dom = await rendered_dom(index, lang="nl-NL,nl")
+    assert '<html lang="nl">' in dom and "API-catalogus" in dom
+    assert re.search(r'class="badge invalid">ongeldig<', dom)
+    await screenshot(index, ARTIFACTS / "screenshots" / "index-nl.png", lang="nl-NL,nl")
+    await screenshot(
+        index, ARTIFACTS / "screenshots" / "index-nl-phone.png", width=390, height=1200, lang="nl"
+    )
+    page = str(client.make_url("/apis/parkeren"))
+    assert "Versies (1)" in await rendered_dom(page, lang="nl")
+    await screenshot(page, ARTIFACTS / "screenshots" / "api-parkeren-nl.png", lang="nl")
+    await screenshot(
+        page, ARTIFACTS / "screenshots" / "api-parkeren-nl-phone.png", width=390, height=1800, lang="nl"
+    )

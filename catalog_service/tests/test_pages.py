@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +221,100 @@ async def test_the_page_of_an_api_lists_its_operations_and_every_version_to_down
     broken = await (await client.get("/api/catalog/broken/versions")).json()
     invalid = await client.get(f"/api/catalog/broken/versions/{broken['items'][0]['sha256']}/openapi.json")
     assert invalid.status == 404 and "not valid" in (await invalid.json())["detail"]
+
+
+async def test_pages_speak_dutch_to_a_dutch_browser_and_english_to_others(catalog: Any) -> None:
+    client, _, _ = catalog
+    dutch = await client.get("/", headers={"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.8"})
+    html = await dutch.text()
+    assert dutch.headers["Content-Language"] == "nl" and '<html lang="nl">' in html
+    assert "4 API's: 3 geldig, 1 ongeldig, 0 onbereikbaar, 0 in afwachting." in html
+    assert '<span class="badge invalid">ongeldig</span>' in html
+    assert "Accept-Language" in dutch.headers["Vary"]
+    # q-values decide, not the order; a language we do not speak falls back to English.
+    weighed = await (await client.get("/", headers={"Accept-Language": "en;q=0.5, nl;q=0.9"})).text()
+    assert "API-catalogus" in weighed
+    for header in ("de-DE,fr;q=0.8", "", "*", "nl;q=0, en", "nl;q=nonsense, en;q=0.1"):
+        english = await client.get("/", headers={"Accept-Language": header})
+        assert english.headers["Content-Language"] == "en", header
+        assert "3 valid, 1 invalid" in await english.text()
+    page = await (await client.get("/apis/parkeren", headers={"Accept-Language": "nl"})).text()
+    assert "Geschiedenis van wijzigingen" in page and "Operaties" in page and "(verouderd)" in page
+    missing = await client.get("/apis/no-such-api", headers={"Accept-Language": "nl"})
+    assert missing.status == 404 and "<h1>Niet gevonden</h1>" in await missing.text()
+
+
+async def test_the_language_switch_is_remembered(catalog: Any) -> None:
+    client, _, _ = catalog
+    html = await (await client.get("/", params={"q": "vergunning"})).text()
+    # The switch keeps the page's own query.
+    assert 'href="/?q=vergunning&amp;lang=nl"' in html and '<strong lang="en">English</strong>' in html
+    chosen = await client.get(
+        "/", params={"q": "vergunning", "lang": "nl"}, headers={"Accept-Language": "en"}
+    )
+    assert chosen.headers["Content-Language"] == "nl"
+    assert chosen.cookies["lang"].value == "nl"
+    # The cookie jar now holds the choice: the next page comes in Dutch, whatever the browser says.
+    later = await client.get("/apis/parkeren", headers={"Accept-Language": "en"})
+    assert later.headers["Content-Language"] == "nl" and "Laatst gecontroleerd" in await later.text()
+    browse = await client.get("/api/browse/", headers={"Accept-Language": "en"})
+    assert "gepubliceerde API's" in await browse.text()
+    back = await client.get("/", params={"lang": "en"})
+    assert back.headers["Content-Language"] == "en" and back.cookies["lang"].value == "en"
+    # An unknown choice is no choice: the remembered one stays.
+    assert (await client.get("/", params={"lang": "xx"})).headers["Content-Language"] == "en"
+
+
+def test_every_word_of_the_pages_has_its_dutch_translation() -> None:
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    from catalog_service.pages import i18n
+
+    pages = Path(i18n.__file__).parent
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    wanted = {message for _, _, message, _, _ in extract_from_dir(pages, method_map, options)}
+    assert len(wanted) > 50
+    with (pages / "translations" / "nl.po").open("rb") as po:
+        catalog = read_po(po)
+    untranslated = [
+        message
+        for message in wanted
+        if (entry := catalog.get(message[0] if isinstance(message, tuple) else message)) is None
+        or not all(entry.string if isinstance(entry.string, tuple) else [entry.string])
+        or entry.fuzzy
+    ]
+    assert untranslated == []
+
+
+async def test_the_owner_to_ask_comes_from_the_registration_and_from_the_document(catalog: Any) -> None:
+    client, _, _ = catalog
+    html = await (await client.get("/")).text()
+    row = html.split('data-name="parkeren"')[1].split("</tr>")[0]
+    assert '<a href="mailto:parkeren@example.org">Team Parkeren</a>' in row
+    page = await (await client.get("/apis/parkeren")).text()
+    assert 'href="https://example.org/parkeren"' in page
+
+
+async def test_a_document_contact_link_a_browser_would_run_is_not_shown(
+    collecting: TestClient, admin: dict[str, str], upstream: Any
+) -> None:
+    up, server = upstream
+    document = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Sly",
+            "version": "1",
+            "contact": {
+                "name": "Sly",
+                "url": "javascript:alert(document.cookie)",
+                "email": "sly@example.org",
+            },
+        },
+        "paths": {},
+    }
+    await register(collecting, admin, "sly", str(server.make_url(up.serve("sly", document))))
+    await collected(collecting, "sly")
+    page = await (await collecting.get("/apis/sly")).text()
+    assert "javascript:" not in page and '<a href="mailto:sly@example.org">Sly</a>' in page

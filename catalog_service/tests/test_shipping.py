@@ -144,7 +144,7 @@ def test_the_image_runs_a_real_command_and_checks_a_real_route() -> None:
     assert "get" in spec["paths"][url.group(2).removeprefix(base)]
 
 
-def test_the_wheel_in_the_image_carries_the_spec_and_the_migrations(tmp_path: Path) -> None:
+def test_the_wheel_in_the_image_carries_the_spec_the_migrations_and_the_pages(tmp_path: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -173,6 +173,13 @@ def test_the_wheel_in_the_image_carries_the_spec_and_the_migrations(tmp_path: Pa
         p.name for p in (SERVICE / "src" / "catalog_service" / "store" / "migrations").glob("*.sql")
     }
     assert {f"catalog_service/store/migrations/{m}" for m in migrations} <= names
+    pages = SERVICE / "src" / "catalog_service" / "pages"
+    page_files = {
+        f"catalog_service/pages/{p.relative_to(pages)}"
+        for folder in ("templates", "translations", "static")
+        for p in (pages / folder).iterdir()
+    }
+    assert page_files <= names
 
 
 def documented_variables() -> set[str]:

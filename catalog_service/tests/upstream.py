@@ -106,7 +106,16 @@ def openapi_30(title: str = "Meldingen", version: str = "1.0.0", paths: int = 1)
 # Two more real-looking APIs: OpenAPI 3.0 in Dutch, 3.1 in English.
 PARKEREN = {
     "openapi": "3.0.3",
-    "info": {"title": "Parkeervergunningen", "version": "2.1.0", "description": "Vergunningen voor bewoners"},
+    "info": {
+        "title": "Parkeervergunningen",
+        "version": "2.1.0",
+        "description": "Vergunningen voor bewoners",
+        "contact": {
+            "name": "Team Parkeren",
+            "email": "parkeren@example.org",
+            "url": "https://example.org/parkeren",
+        },
+    },
     "paths": {
         "/vergunningen": {
             "get": {

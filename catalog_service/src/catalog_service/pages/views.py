@@ -108,10 +108,16 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def _contact(row: Any) -> dict[str, Any]:
-    """Who to ask about an API: the registration's contact."""
-    contact = row["contact"] if isinstance(row["contact"], dict) else {}
-    return {key: contact[key] for key in ("name", "email", "url") if contact.get(key)}
+def _contact(row: Any) -> dict[str, str]:
+    """Who to ask about an API: the registration's contact, completed by what the
+    published document's info.contact says."""
+    found: dict[str, str] = {}
+    for contact in (row["contact"], row["document_contact"]):
+        if isinstance(contact, dict):
+            for key in ("name", "email", "url"):
+                if isinstance(contact.get(key), str) and contact[key] and key not in found:
+                    found[key] = contact[key]
+    return found
 
 
 @html_errors

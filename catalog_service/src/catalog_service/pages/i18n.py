@@ -1,0 +1,96 @@
+"""Dutch and English pages: which language a reader gets, and the words in it.
+
+The words live in gettext catalogs (``translations/<language>.po``), the format every
+translation tool reads; Babel reads them at start-up, so editing one needs no build
+step. The reader's choice (``?lang=``, remembered in a cookie) comes before the
+browser's ``Accept-Language``; English is the fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from contextvars import ContextVar
+from gettext import GNUTranslations, NullTranslations
+from pathlib import Path
+from typing import Final
+
+from babel.core import negotiate_locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LANGUAGES: Final = ("en", "nl")
+DEFAULT: Final = "en"
+# The names of the languages, each in its own language, for the switch.
+NAMES: Final = {"en": "English", "nl": "Nederlands"}
+COOKIE: Final = "lang"
+CATALOGS = Path(__file__).parent / "translations"
+# An Accept-Language header longer than this many ranges is read no further.
+MAX_RANGES = 32
+
+# The language of the page being rendered (rendering is synchronous: set, render, reset).
+_current: ContextVar[str] = ContextVar("language", default=DEFAULT)
+
+
+@functools.cache
+def translations(language: str) -> NullTranslations:
+    if language == DEFAULT:
+        return NullTranslations()
+    with (CATALOGS / f"{language}.po").open("rb") as po:
+        catalog = read_po(po, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return GNUTranslations(compiled)
+
+
+def current() -> str:
+    return _current.get()
+
+
+def use(language: str) -> object:
+    """Render in this language until reset(token)."""
+    return _current.set(language)
+
+
+def reset(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def gettext(message: str) -> str:
+    return translations(_current.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_current.get()).ngettext(singular, plural, n)
+
+
+def preferred(accept_language: str) -> list[str]:
+    """The language ranges of an Accept-Language header, most wanted first (RFC 9110)."""
+    ranges: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language.split(",")[:MAX_RANGES]):
+        tag, _, parameters = item.strip().partition(";")
+        weight = 1.0
+        name, _, value = parameters.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = 0.0
+        if tag and weight > 0:
+            ranges.append((-weight, position, tag.strip()))
+    return [tag for _, _, tag in sorted(ranges)]
+
+
+def negotiate(accept_language: str) -> str:
+    chosen = negotiate_locale(preferred(accept_language), LANGUAGES, sep="-")
+    return chosen.lower() if chosen and chosen.lower() in LANGUAGES else DEFAULT
+
+
+def choose(asked: str | None, remembered: str | None, accept_language: str) -> tuple[str, bool]:
+    """The page's language, and whether the reader just chose it (to remember)."""
+    if asked in LANGUAGES:
+        return asked, True
+    if remembered in LANGUAGES:
+        return remembered, False
+    return negotiate(accept_language), False
