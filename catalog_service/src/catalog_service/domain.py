@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict, get_args
+from typing import Any, Final, Literal, NotRequired, TypedDict, get_args
 
 # A project's status: pending (never collected), valid, invalid (downloaded but not a
 # parseable or valid document), unreachable (not downloaded).
@@ -45,6 +45,8 @@ class ValidationError(TypedDict):
     message: str
     # A JSON pointer into the document ('' is the whole document).
     path: str
+    # The file the pointer is in, for a document split over several files.
+    source: NotRequired[str]
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Analysis:
     # The parsed document as JSON, keys in the order of the source; None when unparseable.
     content_json: str | None = None
     operations: list[dict[str, Any]] = field(default_factory=list)
+    # The other files the document refers to (its $refs as written): it is judged as
+    # the bundle of them all, not alone.
+    external: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class Job:
     status: Status = "pending"
     published_document_id: int | None = None
     published_sha256: bytes | None = None
+    # For a document bundled from several files: each file as it was bundled
+    # ({"url", "sha256" (hex), "etag", "last_modified"}).
+    current_sources: list[dict[str, str | None]] | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Bytes in, a verdict out: decode, parse (JSON or YAML, safely), validate, extract.
 
 Everything here is CPU-bound and runs inside a worker process (see ``workers``);
-it must never touch the network: ``$ref``s are resolved only inside the document.
+it must never touch the network: ``$ref``s are resolved only inside the document (a
+document that refers to other files is bundled with them first: bundle.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Iterator
 from typing import Any, cast
 
 import yaml
@@ -202,26 +204,18 @@ def _pointer(parts: Any) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def external_refs(document: Any) -> list[ValidationError]:
-    """Every $ref that points outside the document, as validation errors."""
-    found: list[ValidationError] = []
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
-    while stack and len(found) < MAX_ERRORS:
+def external_references(document: Any) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """Every $ref that leaves the document (to another file), with where it is."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
         value, path = stack.pop()
         if isinstance(value, dict):
             ref = value.get("$ref")
             if isinstance(ref, str) and not ref.startswith("#"):
-                found.append(
-                    {
-                        "message": f"external reference {ref!r} is not fetched; only references "
-                        "inside the document ('#/...') are supported",
-                        "path": storable_text(_pointer((*path, "$ref"))) or "",
-                    }
-                )
+                yield ref, path
             stack.extend((child, (*path, key)) for key, child in value.items())
         elif isinstance(value, list):
             stack.extend((child, (*path, i)) for i, child in enumerate(value))
-    return sorted(found, key=lambda e: e["path"])
 
 
 def _forget_validated_documents() -> None:
@@ -321,9 +315,15 @@ def contact_of(info: dict[str, Any]) -> dict[str, str] | None:
 
 
 def analyze(
-    raw: bytes, declared_charset: str | None = None, *, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
+    raw: bytes,
+    declared_charset: str | None = None,
+    *,
+    max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES,
+    bundled: bool = False,
 ) -> Analysis:
-    """The whole verdict on one downloaded document. Never raises for bad input."""
+    """The whole verdict on one downloaded document (or on a bundle: a "$ref" to
+    another file left in it is a value, in an example, that bundling did not follow).
+    Never raises for bad input."""
     try:
         document, content_json = parse(decode(raw, declared_charset), max_expanded_bytes)
         spec_format = spec_format_of(document)
@@ -331,8 +331,11 @@ def analyze(
         return Analysis(spec_format=None, valid=False, errors=[{"message": str(exc), "path": ""}])
 
     info = document.get("info") if isinstance(document.get("info"), dict) else {}
-    refs = external_refs(document)
-    errors = refs or validation_errors(document, spec_format)
+    external = [] if bundled else list(dict.fromkeys(ref for ref, _ in external_references(document)))
+    if external:
+        # Judged as a bundle with the files it refers to (see bundle.py), not alone.
+        return Analysis(spec_format=spec_format, valid=False, errors=[], external=external)
+    errors = validation_errors(document, spec_format)
     return Analysis(
         spec_format=spec_format,
         valid=not errors,

@@ -20,7 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ..compare import diff
-from ..domain import Analysis, Busy, TransientFailure
+from ..domain import Analysis, Busy, SpecFormat, TransientFailure
+from . import bundle as bundling
 from . import patterns
 from .analyze import analyze
 
@@ -52,13 +53,25 @@ def _serve(conn: Connection) -> None:
         if kind == "diff":
             old, new = (json.loads(text) for text in args)
             conn.send(diff(old, new))
+        elif kind == "references":
+            conn.send(bundling.references_of(*args))
+        elif kind == "bundle":
+            conn.send(bundling.joined(*args))
         else:
-            raw, charset, max_expanded_bytes, verdict_only = args
-            analysis = analyze(raw, charset, max_expanded_bytes=max_expanded_bytes)
+            raw, charset, max_expanded_bytes, verdict_only, bundled = args
+            analysis = analyze(raw, charset, max_expanded_bytes=max_expanded_bytes, bundled=bundled)
             if verdict_only:
                 # The caller needs the verdict only: the parsed document stays here.
                 analysis.content_json, analysis.operations = None, []
             conn.send(analysis)
+
+
+def _size(part: Any) -> int:
+    if isinstance(part, bytes | str):
+        return len(part)
+    if isinstance(part, dict):
+        return sum(len(raw) for raw, _ in part.values())
+    return 0
 
 
 class _Timeout(Exception):
@@ -131,14 +144,29 @@ class ValidatorPool:
         *,
         timeout: float | None = None,
         verdict_only: bool = False,
+        bundled: bool = False,
     ) -> Analysis:
         """The verdict on ``raw``. TransientFailure when no verdict could be reached for
         a reason that is not the document's (a deadline on a busy machine, a worker
         killed); Busy when the waiting line is full."""
         result = await self._run(
-            ("analyze", raw, declared_charset, self.max_expanded_bytes, verdict_only), timeout
+            ("analyze", raw, declared_charset, self.max_expanded_bytes, verdict_only, bundled), timeout
         )
         assert isinstance(result, Analysis)
+        return result
+
+    async def references(
+        self, files: dict[str, tuple[bytes, str | None]]
+    ) -> dict[str, list[str] | bundling.BundleError]:
+        """The other files each of these files refers to, or why it cannot be read."""
+        return dict(await self._run(("references", files, self.max_expanded_bytes), None))
+
+    async def bundle(
+        self, root: str, spec_format: SpecFormat, files: dict[str, tuple[bytes, str | None]]
+    ) -> bundling.Joined | bundling.BundleError:
+        """The files joined into one document (its JSON bytes), or why they cannot be."""
+        result = await self._run(("bundle", root, spec_format, files, self.max_expanded_bytes), None)
+        assert isinstance(result, bundling.Joined | bundling.BundleError)
         return result
 
     async def diff(self, old_json: str, new_json: str) -> list[dict[str, Any]] | None:
@@ -172,7 +200,7 @@ class ValidatorPool:
             # A worker that did not answer (timed out, died, or its caller was
             # cancelled) may still be busy: it never takes another job. Killing and
             # spawning take a while, so not on the event loop.
-            large = sum(len(part) for part in job[1:] if isinstance(part, bytes | str))
+            large = sum(_size(part) for part in job[1:])
             if not completed or large > RETIRE_AFTER_BYTES:
                 replacing = loop.run_in_executor(None, self._replace, worker)
                 replacing.add_done_callback(self._replaced)
