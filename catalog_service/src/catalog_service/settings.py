@@ -30,6 +30,9 @@ class Settings:
     refresh_interval: float = 3600.0
     fetch_timeout: float = 30.0
     max_spec_bytes: int = 50 * 1024 * 1024
+    # A document split over files: how many files one bundle may join (the bytes of
+    # them all together count against max_spec_bytes).
+    max_bundle_files: int = 1000
     validation_timeout: float = 600.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     auto_migrate: bool = True
@@ -157,6 +160,9 @@ class Settings:
             fetch_timeout=number("CATALOG_FETCH_TIMEOUT", defaults.fetch_timeout, minimum=0.1),
             max_spec_bytes=int(
                 number("CATALOG_MAX_SPEC_BYTES", defaults.max_spec_bytes, minimum=1, integer=True)
+            ),
+            max_bundle_files=int(
+                number("CATALOG_MAX_BUNDLE_FILES", defaults.max_bundle_files, minimum=1, integer=True)
             ),
             validation_timeout=number("CATALOG_VALIDATION_TIMEOUT", defaults.validation_timeout, minimum=0.1),
             workers=int(number("CATALOG_WORKERS", defaults.workers, minimum=1, integer=True)),

@@ -116,6 +116,8 @@ class Fetched:
     last_modified: str | None = None
     charset: str | None = None
     error: str | None = None
+    # Where the body came from, after redirects: relative references resolve against it.
+    url: str | None = None
 
 
 def _disguised_ipv4(url: str) -> tuple[str, str] | None:
@@ -229,6 +231,7 @@ async def _fetch(
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
             charset=response.charset,
+            url=str(response.url),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -13,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import urldefrag
 
 import aiohttp
 import asyncpg
@@ -23,7 +25,8 @@ from ..settings import Settings
 from ..store import queue as store
 from ..store.db import UNREACHABLE
 from ..urls import redacted
-from .fetch import NetworkPolicy, create_session, fetch
+from . import bundle as bundling
+from .fetch import Fetched, NetworkPolicy, create_session, fetch
 from .workers import RETIRE_AFTER_BYTES, ValidatorPool, release_memory
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ POLL_SECONDS = 2.0
 # taken for dead, and the projects it held are free to take.
 HEARTBEAT_SECONDS = 3.0
 SILENT_AFTER_SECONDS = 15.0
+# How deep files may refer to files that refer to files.
+MAX_BUNDLE_DEPTH = 32
 # A YAML document may expand to this many times CATALOG_MAX_SPEC_BYTES of text.
 EXPANSION_FACTOR = 4
 # The background loops carry on through any database error, not only an outage.
@@ -236,8 +241,12 @@ class Collector:
 
     async def _collect(self, job: Job, started_at: dt.datetime) -> Result:
         began = time.perf_counter()
-        # Conditional GET only makes sense while we hold the document it describes.
-        has_document = job.current_sha256 is not None
+        if job.current_sources and await self._sources_unchanged(job.current_sources):
+            # A bundle none of whose files changed: nothing to read, join or validate.
+            return self._unchanged(job, started_at, 304, keep=True)
+        # Conditional GET only makes sense while we hold the document it describes
+        # (for a bundle, the files were just asked one by one).
+        has_document = job.current_sha256 is not None and not job.current_sources
         fetched = await fetch(
             self.session,
             job.swagger_url,
@@ -269,9 +278,17 @@ class Collector:
             return result
 
         analysis = await self._analysis(fetched.body, fetched.charset, sha256)
+        raw, sources = fetched.body, None
+        if analysis.external:
+            joined = await self._bundle(job.swagger_url, fetched, analysis)
+            if isinstance(joined, Result):
+                return dataclasses.replace(joined, started_at=started_at)
+            raw, sha256, analysis, sources = joined
+            if sha256 == job.current_sha256:
+                return self._unchanged(job, started_at, fetched.http_status, keep=False)
         async with self.pool.acquire() as conn:
             document_id = await store.store_document(
-                conn, project_id=job.id, sha256=sha256, raw=fetched.body, analysis=analysis
+                conn, project_id=job.id, sha256=sha256, raw=raw, analysis=analysis, sources=sources
             )
         if analysis.valid:
             await self._record_change(job, sha256, document_id, analysis.content_json)
@@ -297,16 +314,177 @@ class Collector:
             published=analysis.valid,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
-            large=len(fetched.body) > RETIRE_AFTER_BYTES,
+            large=len(raw) > RETIRE_AFTER_BYTES,
         )
 
-    async def _analysis(self, raw: bytes, charset: str | None, sha256: bytes) -> Analysis:
+    # -- documents split over files -----------------------------------------------
+
+    async def _sources_unchanged(self, sources: list[dict[str, str | None]]) -> bool:
+        """Whether every file of a bundle answers a conditional GET with 304, or with
+        the same bytes as when it was bundled."""
+
+        async def same(source: dict[str, str | None]) -> bool:
+            url = source.get("url")
+            if not url:
+                return False
+            got = await fetch(
+                self.session,
+                url,
+                timeout=self.settings.fetch_timeout,
+                max_bytes=self.settings.max_spec_bytes,
+                etag=source.get("etag"),
+                last_modified=source.get("last_modified"),
+            )
+            if got.outcome == "not_modified":
+                return True
+            return got.body is not None and (await digest(got.body)).hex() == source.get("sha256")
+
+        checks = [asyncio.ensure_future(same(s)) for s in sources]
+        try:
+            for check in asyncio.as_completed(checks):
+                if not await check:
+                    return False
+            return True
+        finally:
+            for check in checks:
+                check.cancel()
+
+    async def _bundle(
+        self, swagger_url: str, root: Fetched, analysis: Analysis, *, judging: float | None = None
+    ) -> tuple[bytes, bytes, Analysis, list[dict[str, str | None]]] | Result:
+        """A document that refers to other files, joined with them all into one: the
+        bundle's bytes, its SHA-256, its verdict (errors told in the file they are in)
+        and the files it was made of. A Result instead when a file could not be had."""
+        assert root.body is not None and analysis.spec_format is not None
+        root_url = urldefrag(root.url or swagger_url)[0]
+        workers = self.validators if judging is None else self.checks
+        gathered = await self._gather(root_url, root, analysis.external, workers)
+        if isinstance(gathered, Result):
+            return gathered
+        files, unreadable = gathered
+        sources: list[dict[str, str | None]] = [
+            {
+                "url": url,
+                "sha256": (await digest(got.body or b"")).hex(),
+                "etag": got.etag,
+                "last_modified": got.last_modified,
+            }
+            for url, got in files.items()
+        ]
+        joined = unreadable or await workers.bundle(
+            root_url,
+            analysis.spec_format,
+            {url: (got.body or b"", got.charset) for url, got in files.items()},
+        )
+        if isinstance(joined, bundling.BundleError):
+            # No bundle to store: the version is the root's bytes, named by all the files.
+            failed = Analysis(
+                spec_format=analysis.spec_format,
+                valid=False,
+                errors=[{"message": joined.message, "path": joined.path, "source": redacted(joined.source)}],
+            )
+            identity = "\n".join(f"{s['url']} {s['sha256']}" for s in sources).encode()
+            return root.body, await digest(identity), failed, sources
+        sha256 = await digest(joined.raw)
+        verdict = await self._analysis(joined.raw, "utf-8", sha256, bundled=True, judging=judging)
+        if verdict.errors and not any("source" in e for e in verdict.errors):
+            verdict.errors = bundling.locate(verdict.errors, joined.provenance, root_url)
+        return joined.raw, sha256, verdict, sources
+
+    async def _gather(
+        self, root_url: str, root: Fetched, external: list[str], workers: ValidatorPool
+    ) -> tuple[dict[str, Fetched], bundling.BundleError | None] | Result:
+        """The root and every file it refers to, directly or not, each downloaded by the
+        guarded fetcher; all of them together within CATALOG_MAX_SPEC_BYTES and
+        CATALOG_MAX_BUNDLE_FILES, and no deeper than MAX_BUNDLE_DEPTH. With them, the
+        first file that cannot be read (the document's fault: it makes it invalid)."""
+        assert root.body is not None
+        files: dict[str, Fetched] = {root_url: root}
+        budget = self.settings.max_spec_bytes - len(root.body)
+        try:
+            wanted = list(dict.fromkeys(bundling.split_reference(ref, root_url)[0] for ref in external))
+        except ValueError as exc:
+            return files, bundling.BundleError(root_url, "", str(exc))
+        depth = 0
+        while wanted := [url for url in wanted if url not in files]:
+            depth += 1
+            if depth > MAX_BUNDLE_DEPTH:
+                return self._refused_bundle(
+                    f"the files refer to each other more than {MAX_BUNDLE_DEPTH} deep"
+                )
+            if len(files) + len(wanted) > self.settings.max_bundle_files:
+                return self._refused_bundle(
+                    f"the document refers to more than {self.settings.max_bundle_files} files "
+                    "(CATALOG_MAX_BUNDLE_FILES)"
+                )
+            downloads = await asyncio.gather(
+                *(
+                    fetch(self.session, url, timeout=self.settings.fetch_timeout, max_bytes=max(budget, 1))
+                    for url in wanted
+                )
+            )
+            for url, got in zip(wanted, downloads, strict=True):
+                if got.body is None:
+                    return Result(
+                        outcome="refused" if got.outcome == "refused" else "unreachable",
+                        status="unreachable",
+                        started_at=dt.datetime.now(dt.UTC),
+                        http_status=got.http_status,
+                        error=f"{redacted(url)}, referred to by the document: {got.error}",
+                        keep_cache_headers=True,
+                    )
+                budget -= len(got.body)
+                files[url] = got
+            if budget < 0:
+                return self._refused_bundle(
+                    f"the document and the files it refers to are larger than CATALOG_MAX_SPEC_BYTES "
+                    f"({self.settings.max_spec_bytes} bytes) together"
+                )
+            found = await workers.references(
+                {url: (files[url].body or b"", files[url].charset) for url in wanted}
+            )
+            next_wanted: list[str] = []
+            for url in wanted:
+                refs = found[url]
+                if isinstance(refs, bundling.BundleError):
+                    return files, refs
+                next_wanted.extend(refs)
+            wanted = list(dict.fromkeys(next_wanted))
+        return files, None
+
+    @staticmethod
+    def _refused_bundle(reason: str) -> Result:
+        return Result(
+            outcome="refused",
+            status="unreachable",
+            started_at=dt.datetime.now(dt.UTC),
+            error=reason,
+            keep_cache_headers=True,
+        )
+
+    async def _analysis(
+        self,
+        raw: bytes,
+        charset: str | None,
+        sha256: bytes,
+        *,
+        bundled: bool = False,
+        judging: float | None = None,
+    ) -> Analysis:
         """The verdict on these bytes: the one reached before for the same bytes in any
-        project, else a worker's. Nothing is validated twice."""
+        project, else a worker's. Nothing is validated twice. ``judging``: for POST
+        /api/validate, on the checks' worker within that many seconds, verdict only."""
+        if judging is not None:
+            known = await store.find_analysis(self.pool, sha256=sha256, verdict_only=True)
+            if known is not None:
+                return known
+            return await self.checks.analyze(
+                raw, charset, timeout=judging, verdict_only=True, bundled=bundled
+            )
         analysis = await store.find_analysis(self.pool, sha256=sha256)
         if analysis is None:
             began = time.perf_counter()
-            analysis = await self.validators.analyze(raw, charset)
+            analysis = await self.validators.analyze(raw, charset, bundled=bundled)
             self.metrics.validation_seconds.observe(time.perf_counter() - began)
         return analysis
 
@@ -318,10 +496,20 @@ class Collector:
         """The verdict a collection would reach on these bytes; nothing is stored. Runs
         on the checks' own worker, within ``timeout``. Busy when too many wait for it;
         TransientFailure when no verdict could be reached."""
-        known = await store.find_analysis(self.pool, sha256=await digest(raw), verdict_only=True)
-        if known is not None:
-            return known
-        return await self.checks.analyze(raw, charset, timeout=timeout, verdict_only=True)
+        analysis = await self._analysis(raw, charset, await digest(raw), judging=self._judging(timeout))
+        if analysis.external:
+            shown = ", ".join(repr(ref) for ref in analysis.external[:5])
+            more = f" and {len(analysis.external) - 5} more" if len(analysis.external) > 5 else ""
+            error: ValidationError = {
+                "message": f"the document refers to other files ({shown}{more}), which cannot be "
+                'resolved without its URL: send {"swagger_url": "..."} instead, and they are fetched with it',
+                "path": "",
+            }
+            return Analysis(spec_format=analysis.spec_format, valid=False, errors=[error])
+        return analysis
+
+    def _judging(self, timeout: float | None) -> float:
+        return self.settings.validation_timeout if timeout is None else timeout
 
     async def judge_url(self, url: str, *, timeout: float | None = None) -> Analysis:
         """Download ``url`` exactly as a collection would, and judge what came."""
@@ -334,7 +522,17 @@ class Collector:
         if fetched.body is None:
             error: ValidationError = {"message": fetched.error or "not downloaded", "path": ""}
             return Analysis(spec_format=None, valid=False, errors=[error])
-        return await self.judge(fetched.body, fetched.charset, timeout=timeout)
+        judging = self._judging(timeout)
+        analysis = await self._analysis(
+            fetched.body, fetched.charset, await digest(fetched.body), judging=judging
+        )
+        if not analysis.external:
+            return analysis
+        joined = await self._bundle(url, fetched, analysis, judging=judging)
+        if isinstance(joined, Result):
+            error = {"message": joined.error or "the files could not be bundled", "path": ""}
+            return Analysis(spec_format=analysis.spec_format, valid=False, errors=[error])
+        return joined[2]
 
     async def _record_change(self, job: Job, sha256: bytes, document_id: int, new_json: str | None) -> None:
         """A new valid version after another one: what changed between them."""

@@ -23,7 +23,8 @@ _TAKE_LEASE = """
               p.consecutive_failures, p.published_document_id, p.status,
               (SELECT sha256 FROM documents WHERE id = p.published_document_id) AS published_sha256,
               (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
-              (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid
+              (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid,
+              (SELECT sources FROM documents WHERE id = p.current_document_id) AS current_sources
 """
 
 
@@ -41,6 +42,7 @@ def _job(row: asyncpg.Record) -> Job:
         published_document_id=row["published_document_id"],
         published_sha256=row["published_sha256"],
         status=row["status"],
+        current_sources=row["current_sources"],
     )
 
 
@@ -178,8 +180,12 @@ async def find_analysis(db: Executor, *, sha256: bytes, verdict_only: bool = Fal
     row = await db.fetchrow(
         f"""
         SELECT id, {"NULL" if verdict_only else "content_json"} AS content_json, spec_format, version,
-               title, description, valid, errors
-        FROM documents WHERE sha256 = $1 LIMIT 1
+               title, description, valid, errors, contact
+        FROM documents WHERE sha256 = $1
+          -- Verdicts from before bundling, on a document that refers to other files
+          -- alone, are not verdicts on it any more.
+          AND NOT errors @? '$[*] ? (@.message like_regex "^external reference .* is not fetched")'
+        LIMIT 1
         """,
         sha256,
     )
@@ -198,21 +204,28 @@ async def find_analysis(db: Executor, *, sha256: bytes, verdict_only: bool = Fal
         version=row["version"],
         title=row["title"],
         description=row["description"],
+        contact=row["contact"],
         content_json=row["content_json"],
         operations=[dict(op) | {"tags": list(op["tags"])} for op in operations],
     )
 
 
 async def store_document(
-    conn: Connection, *, project_id: int, sha256: bytes, raw: bytes, analysis: Analysis
+    conn: Connection,
+    *,
+    project_id: int,
+    sha256: bytes,
+    raw: bytes,
+    analysis: Analysis,
+    sources: list[dict[str, str | None]] | None = None,
 ) -> int:
     """The document's id; a project that returns to an earlier version reuses its row."""
     async with conn.transaction():
         document_id = await conn.fetchval(
             """
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
-                                   title, description, valid, errors, contact)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                   title, description, valid, errors, contact, sources)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (project_id, sha256) DO NOTHING
             RETURNING id
             """,
@@ -227,10 +240,18 @@ async def store_document(
             analysis.valid,
             analysis.errors,
             analysis.contact,
+            sources,
         )
         if document_id is None:
+            # The same version again: its files' validators may be newer.
             existing: int = await conn.fetchval(
-                "SELECT id FROM documents WHERE project_id = $1 AND sha256 = $2", project_id, sha256
+                """
+                UPDATE documents SET sources = coalesce($3, sources)
+                WHERE project_id = $1 AND sha256 = $2 RETURNING id
+                """,
+                project_id,
+                sha256,
+                sources,
             )
             return existing
         if analysis.operations:
