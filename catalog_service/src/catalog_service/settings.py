@@ -62,8 +62,10 @@ class Settings:
 
     @property
     def effective_lease_seconds(self) -> float:
-        """A lease must outlive the slowest honest collection: download plus validation."""
-        return self.lease_seconds or (self.fetch_timeout + self.validation_timeout + 60.0)
+        """A lease must outlive the slowest honest collection: download (of all the
+        files of a document split over files: four times the fetch timeout) plus
+        validation."""
+        return self.lease_seconds or (4 * self.fetch_timeout + self.validation_timeout + 60.0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

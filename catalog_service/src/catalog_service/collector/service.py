@@ -39,8 +39,14 @@ POLL_SECONDS = 2.0
 # taken for dead, and the projects it held are free to take.
 HEARTBEAT_SECONDS = 3.0
 SILENT_AFTER_SECONDS = 15.0
-# How deep files may refer to files that refer to files.
+# How deep files may refer to files that refer to files, and how many of one
+# document's files are downloaded at once (each within CATALOG_FETCH_TIMEOUT of its
+# own, not of its wait in line).
 MAX_BUNDLE_DEPTH = 32
+FILES_AT_ONCE = 4
+# All the files of one document arrive within this many times CATALOG_FETCH_TIMEOUT
+# (the lease on a project allows for it).
+BUNDLE_FETCH_FACTOR = 4
 # A YAML document may expand to this many times CATALOG_MAX_SPEC_BYTES of text.
 EXPANSION_FACTOR = 4
 # The background loops carry on through any database error, not only an outage.
@@ -327,24 +333,29 @@ class Collector:
             url = source.get("url")
             if not url:
                 return False
-            got = await fetch(
-                self.session,
-                url,
-                timeout=self.settings.fetch_timeout,
-                max_bytes=self.settings.max_spec_bytes,
-                etag=source.get("etag"),
-                last_modified=source.get("last_modified"),
-            )
+            async with downloading:
+                got = await fetch(
+                    self.session,
+                    url,
+                    timeout=self.settings.fetch_timeout,
+                    max_bytes=self.settings.max_spec_bytes,
+                    etag=source.get("etag"),
+                    last_modified=source.get("last_modified"),
+                )
             if got.outcome == "not_modified":
                 return True
             return got.body is not None and (await digest(got.body)).hex() == source.get("sha256")
 
+        downloading = asyncio.Semaphore(FILES_AT_ONCE)
         checks = [asyncio.ensure_future(same(s)) for s in sources]
         try:
-            for check in asyncio.as_completed(checks):
-                if not await check:
-                    return False
+            async with asyncio.timeout(BUNDLE_FETCH_FACTOR * self.settings.fetch_timeout):
+                for check in asyncio.as_completed(checks):
+                    if not await check:
+                        return False
             return True
+        except TimeoutError:
+            return False
         finally:
             for check in checks:
                 check.cancel()
@@ -358,7 +369,18 @@ class Collector:
         assert root.body is not None and analysis.spec_format is not None
         root_url = urldefrag(root.url or swagger_url)[0]
         workers = self.validators if judging is None else self.checks
-        gathered = await self._gather(root_url, root, analysis.external, workers)
+        deadline = BUNDLE_FETCH_FACTOR * self.settings.fetch_timeout
+        try:
+            async with asyncio.timeout(deadline):
+                gathered = await self._gather(root_url, root, analysis.external, workers)
+        except TimeoutError:
+            return Result(
+                outcome="unreachable",
+                status="unreachable",
+                started_at=dt.datetime.now(dt.UTC),
+                error=f"the files the document refers to did not all arrive within {deadline:g} seconds",
+                keep_cache_headers=True,
+            )
         if isinstance(gathered, Result):
             return gathered
         files, unreadable = gathered
@@ -405,6 +427,12 @@ class Collector:
             wanted = list(dict.fromkeys(bundling.split_reference(ref, root_url)[0] for ref in external))
         except ValueError as exc:
             return files, bundling.BundleError(root_url, "", str(exc))
+        downloading = asyncio.Semaphore(FILES_AT_ONCE)
+
+        async def download(url: str, limit: int) -> Fetched:
+            async with downloading:
+                return await fetch(self.session, url, timeout=self.settings.fetch_timeout, max_bytes=limit)
+
         depth = 0
         while wanted := [url for url in wanted if url not in files]:
             depth += 1
@@ -417,12 +445,7 @@ class Collector:
                     f"the document refers to more than {self.settings.max_bundle_files} files "
                     "(CATALOG_MAX_BUNDLE_FILES)"
                 )
-            downloads = await asyncio.gather(
-                *(
-                    fetch(self.session, url, timeout=self.settings.fetch_timeout, max_bytes=max(budget, 1))
-                    for url in wanted
-                )
-            )
+            downloads = await asyncio.gather(*(download(url, max(budget, 1)) for url in wanted))
             for url, got in zip(wanted, downloads, strict=True):
                 if got.body is None:
                     return Result(
