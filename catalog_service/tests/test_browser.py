@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from .browser import rendered_dom, screenshot
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, collected, register
+from .test_bundles import original, serve_split
 
 
 async def test_the_index_page_renders_every_api_in_a_browser(catalog: Any) -> None:
@@ -88,3 +89,17 @@ async def test_a_dutch_browser_gets_the_pages_in_dutch_at_both_widths(catalog: A
     await screenshot(
         page, ARTIFACTS / "screenshots" / "api-parkeren-nl-phone.png", width=390, height=1800, lang="nl"
     )
+
+
+async def test_swagger_ui_shows_a_document_bundled_from_many_files(
+    collecting: Any, admin: dict[str, str], upstream: Any
+) -> None:
+    up, server = upstream
+    url = serve_split(up, server, "chat", original("twilio.com__twilio_chat_v2.yaml"))
+    await register(collecting, admin, "chat", url)
+    assert (await collected(collecting, "chat"))["status"] == "valid"
+    page = str(collecting.make_url("/api/browse/?primaryName=chat"))
+    dom = await rendered_dom(page)
+    assert "Unable to render this definition" not in dom
+    assert "/v2/Services/{ServiceSid}/Channels" in dom
+    await screenshot(page, ARTIFACTS / "screenshots" / "browse-bundled.png")
