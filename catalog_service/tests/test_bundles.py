@@ -314,3 +314,24 @@ async def test_a_bad_referenced_file_makes_the_document_invalid_naming_it(
     if name != "anchor":
         assert entry["validation_errors"][0]["source"] == str(server.make_url(f"/docs/{name}/part.yaml"))
     assert (await collecting.get("/api/health")).status == 200
+
+
+async def test_the_operations_of_path_items_kept_in_components_are_listed(
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    whole = original("codat.io__sync-for-commerce.json")
+    await register(collecting, admin, "ops", serve_split(up, server, "ops", whole))
+    assert (await collected(collecting, "ops"))["status"] == "valid"
+    published = await (await collecting.get("/api/catalog/ops/openapi.json")).json()
+    assert published["components"]["pathItems"]  # OpenAPI 3.1 keeps them there
+    count = sum(
+        1
+        for item in whole["paths"].values()
+        for method in item
+        if method in {"get", "post", "put", "delete", "patch"}
+    )
+    entry = await (await collecting.get("/api/catalog/ops")).json()
+    assert entry["operations_count"] == count > 0
+    found = await (await collecting.get("/api/operations", params={"project": "ops", "limit": "200"})).json()
+    assert found["total"] == count

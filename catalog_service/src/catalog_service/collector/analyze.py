@@ -11,6 +11,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
+from urllib.parse import unquote
 from typing import Any, cast
 
 import yaml
@@ -249,13 +250,28 @@ def validation_errors(document: dict[str, Any], spec_format: SpecFormat) -> list
     return errors
 
 
+def _local(document: dict[str, Any], value: Any, hops: int = 8) -> Any:
+    """``value``, or what its local $ref points to (a path item kept in 3.1's
+    components/pathItems, as bundles keep them); None when that leads nowhere."""
+    while isinstance(value, dict) and isinstance(ref := value.get("$ref"), str):
+        if not ref.startswith("#/") or hops == 0:
+            return None
+        hops -= 1
+        value = document
+        for raw in ref[2:].split("/"):
+            part = unquote(raw).replace("~1", "/").replace("~0", "~")
+            value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def operations_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Operations of Swagger 2.0 and OpenAPI 3.x alike (paths; 3.1 webhooks are not operations)."""
     found: list[dict[str, Any]] = []
     paths = document.get("paths")
     if not isinstance(paths, dict):
         return found
-    for path, item in paths.items():
+    for path, listed in paths.items():
+        item = _local(document, listed)
         if not isinstance(item, dict):
             continue
         for method in HTTP_METHODS:
