@@ -11,8 +11,8 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from urllib.parse import unquote
 from typing import Any, cast
+from urllib.parse import unquote
 
 import yaml
 from jsonschema_path.loaders import JsonschemaSafeLoader
