@@ -60,6 +60,7 @@ async def test_the_service_shows_its_own_spec_in_swagger_ui_5(client: Any) -> No
     bundle = await (await client.get("/swagger-ui/swagger-ui-bundle.js")).read()
     assert b"5.34" in bundle or b'"5.' in bundle
     await screenshot(url, ARTIFACTS / "screenshots" / "api-ui.png")
+    await screenshot(url, ARTIFACTS / "screenshots" / "api-ui-phone.png", width=390, height=1400)
 
 
 async def test_the_page_of_an_api_shows_its_operations_and_versions_at_both_widths(catalog: Any) -> None:
@@ -71,6 +72,12 @@ async def test_the_page_of_an_api_shows_its_operations_and_versions_at_both_widt
     await screenshot(url, ARTIFACTS / "screenshots" / "api-parkeren-phone.png", width=390, height=1800)
     broken = str(client.make_url("/apis/broken"))
     await screenshot(broken, ARTIFACTS / "screenshots" / "api-broken-phone.png", width=390, height=1800)
+    # An unknown name: a page a person can read, at both widths.
+    missing = str(client.make_url("/apis/no-such-api"))
+    dom = await rendered_dom(missing)
+    assert "<h1>Not Found</h1>" in dom and 'href="/"' in dom
+    await screenshot(missing, ARTIFACTS / "screenshots" / "not-found.png", height=600)
+    await screenshot(missing, ARTIFACTS / "screenshots" / "not-found-phone.png", width=390, height=800)
 
 
 async def test_a_dutch_browser_gets_the_pages_in_dutch_at_both_widths(catalog: Any) -> None:
