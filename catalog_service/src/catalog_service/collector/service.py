@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urldefrag
 
 import aiohttp
@@ -292,13 +293,22 @@ class Collector:
             raw, sha256, analysis, sources = joined
             if sha256 == job.current_sha256:
                 return self._unchanged(job, started_at, fetched.http_status, keep=False)
-        async with self.pool.acquire() as conn:
+        changes = await self._changes(job, sha256, analysis.content_json) if analysis.valid else None
+        async with self.pool.acquire() as conn, conn.transaction():
+            # A new version and what changed in it are stored together: no reader sees
+            # the one without the other, and a replica dying in between loses neither.
             document_id = await store.store_document(
                 conn, project_id=job.id, sha256=sha256, raw=raw, analysis=analysis, sources=sources
             )
-        if analysis.valid:
-            await self._record_change(job, sha256, document_id, analysis.content_json)
-        else:
+            if changes and job.published_document_id is not None:
+                await store.record_change(
+                    conn,
+                    project_id=job.id,
+                    from_document_id=job.published_document_id,
+                    to_document_id=document_id,
+                    changes=changes,
+                )
+        if not analysis.valid:
             # Every valid version is history; a stream of broken ones is not.
             await store.prune_unpublished(
                 self.pool,
@@ -557,23 +567,15 @@ class Collector:
             return Analysis(spec_format=analysis.spec_format, valid=False, errors=[error])
         return joined[2]
 
-    async def _record_change(self, job: Job, sha256: bytes, document_id: int, new_json: str | None) -> None:
-        """A new valid version after another one: what changed between them."""
+    async def _changes(self, job: Job, sha256: bytes, new_json: str | None) -> list[dict[str, Any]] | None:
+        """What changed since the published version, for a new valid one; None when
+        there is nothing to compare with (or no structural difference: a reformat)."""
         if job.published_document_id is None or job.published_sha256 == sha256 or new_json is None:
-            return
+            return None
         old_json = await store.document_json(self.pool, document_id=job.published_document_id)
         if old_json is None:
-            return
-        changes = await self.validators.diff(old_json, new_json)
-        # A new version with no structural difference (a reformat) is no change.
-        if changes:
-            await store.record_change(
-                self.pool,
-                project_id=job.id,
-                from_document_id=job.published_document_id,
-                to_document_id=document_id,
-                changes=changes,
-            )
+            return None
+        return await self.validators.diff(old_json, new_json) or None
 
     @staticmethod
     def _failed(job: Job, started_at: dt.datetime, reason: str) -> Result:
