@@ -278,3 +278,41 @@ async def test_a_matching_etag_is_answered_without_touching_the_database(catalog
     # ...but a request whose ETag still matches is answered from memory.
     again = await client.get("/api/catalog", params={"limit": 10}, headers={"If-None-Match": etag})
     assert again.status == 304 and again.headers["ETag"] == etag
+
+
+async def test_a_collection_that_finds_nothing_new_keeps_the_cache_and_a_change_drops_it(
+    catalog: Any, admin: dict[str, str]
+) -> None:
+    client, up, server = catalog
+    first = await client.get("/api/catalog")
+    etag = first.headers["ETag"]
+    project = await (await client.get("/api/projects/parkeren")).json()
+    await client.post("/api/projects/parkeren/refresh", headers=admin)
+    checked = await collected(client, "parkeren", after=project["last_checked_at"])
+    assert checked["last_changed_at"] == project["last_changed_at"]
+    await asyncio.sleep(0.3)  # a NOTIFY, if one were sent, would have arrived by now
+    kept = await client.get("/api/catalog", headers={"If-None-Match": etag})
+    assert kept.status == 304 and kept.headers["ETag"] == etag
+
+    # Something a reader sees: the ETag changes at once.
+    up.serve("parkeren", {**PARKEREN, "info": {**PARKEREN["info"], "version": "2.2.0"}})
+    await client.post("/api/projects/parkeren/refresh", headers=admin)
+    await collected(client, "parkeren", after=checked["last_checked_at"])
+    await asyncio.sleep(0.3)
+    changed = await client.get("/api/catalog", headers={"If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert "2.2.0" in await changed.text()
+
+
+async def test_a_page_built_across_a_change_is_sent_but_not_kept(catalog: Any) -> None:
+    from catalog_service.keys import RESPONSE_CACHE
+    from catalog_service.response_cache import Cached
+
+    client, _, _ = catalog
+    cache = client.app[RESPONSE_CACHE]
+    began_in = cache.generation
+    cache.invalidate()  # what a NOTIFY arriving during the query does
+    cache.put("/api/catalog?stale", Cached('W/"x"', b"{}", "application/json"), generation=began_in)
+    assert cache.get("/api/catalog?stale") is None
+    cache.put("/api/catalog?fresh", Cached('W/"y"', b"{}", "application/json"), generation=cache.generation)
+    assert cache.get("/api/catalog?fresh") is not None

@@ -13,6 +13,7 @@ from aiohttp import web
 from .api.catalog import cache_key, respond
 from .api.problems import Handler
 from .keys import METRICS, RESPONSE_CACHE
+from .response_cache import CACHE_GENERATION
 
 # Reads whose responses the catalog handlers cache (see response_cache).
 CACHED_READS = ("/api/catalog", "/api/operations")
@@ -47,9 +48,11 @@ async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResp
         and request.path.startswith(CACHED_READS)
         and len(request.headers.get("If-None-Match", "")) <= MAX_IF_NONE_MATCH
     ):
-        cached = request.config_dict[RESPONSE_CACHE].get(cache_key(request))
+        cache = request.config_dict[RESPONSE_CACHE]
+        cached = cache.get(cache_key(request))
         if cached is not None:
             return respond(request, cached)
+        request[CACHE_GENERATION] = cache.generation
     return await handler(request)
 
 

@@ -7,14 +7,22 @@ exact URL after connexion has validated the request and a handler has built it; 
 later request for that URL is answered from memory (a 304 when its If-None-Match
 matches), without connexion and without a query. While the listening connection
 is down nothing is cached: ETags are then computed from the body, after the query.
+
+A collection that finds nothing new changes only when the project was last checked:
+no notification (the cache would otherwise be emptied every second or two by a
+catalog of thousands). An entry is served for at most MAX_AGE_SECONDS, so that
+timestamp lags by no more than that; its weak ETag stays, as RFC 9110 allows for a
+representation that is the same in all that matters.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +37,9 @@ log = logging.getLogger(__name__)
 MAX_ENTRIES = 1024
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ENTRY_BYTES = 8 * 1024 * 1024
+MAX_AGE_SECONDS = 60.0
+# The cache's generation when a request for a cached read began.
+CACHE_GENERATION = web.RequestKey("cache_generation", str)
 RECONNECT_SECONDS = 2.0
 # Fired by a trigger on projects whenever something a reader can see changes.
 CHANNEL = "catalog_changed"
@@ -40,6 +51,8 @@ class Cached:
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    # When it was built (time.monotonic()).
+    built_at: float = 0.0
 
 
 def body_etag(body: bytes) -> str:
@@ -69,6 +82,12 @@ class ResponseCache:
         self._responses.clear()
         self._bytes = 0
 
+    @property
+    def generation(self) -> str:
+        """Changes with every change a reader can see: a response built from a query
+        that began in an older generation may be stale, and is not kept."""
+        return self._generation
+
     def etag(self, key: str) -> str | None:
         """The ETag a response to ``key`` has now, or None when it cannot be known without a query."""
         if not self._listening:
@@ -78,13 +97,18 @@ class ResponseCache:
     def get(self, key: str) -> Cached | None:
         cached = self._responses.get(key)
         if cached is not None and self._listening:
+            if time.monotonic() - cached.built_at > MAX_AGE_SECONDS:
+                return None
             self._responses.move_to_end(key)
             return cached
         return None
 
-    def put(self, key: str, cached: Cached) -> None:
-        if not self._listening or len(cached.body) > MAX_ENTRY_BYTES:
+    def put(self, key: str, cached: Cached, *, generation: str | None) -> None:
+        """Keep ``cached``, built by a query that began in ``generation``; not when the
+        catalog changed since (nor while not listening)."""
+        if not self._listening or generation != self._generation or len(cached.body) > MAX_ENTRY_BYTES:
             return
+        cached = dataclasses.replace(cached, built_at=time.monotonic())
         previous = self._responses.pop(key, None)
         if previous is not None:
             self._bytes -= len(previous.body)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..keys import POOL, RESPONSE_CACHE
 from ..pages import SWAGGER_UI, render
-from ..response_cache import Cached, body_etag, etag_matches
+from ..response_cache import CACHE_GENERATION, Cached, body_etag, etag_matches
 from ..store import catalog as store
 from ..urls import redacted
 from . import iso
@@ -77,7 +77,11 @@ def respond(request: web.Request, cached: Cached) -> web.Response:
 
 
 def remember(request: web.Request, cached: Cached) -> web.Response:
-    request.config_dict[RESPONSE_CACHE].put(cache_key(request), cached)
+    # The generation the request began in (middlewares.cached_reads): a page built
+    # across a change of the catalog is sent, not kept.
+    request.config_dict[RESPONSE_CACHE].put(
+        cache_key(request), cached, generation=request.get(CACHE_GENERATION)
+    )
     return respond(request, cached)
 
 
