@@ -1,8 +1,8 @@
 """Dutch and English pages: which language a reader gets, and the words in it.
 
 The words live in gettext catalogs (``translations/<language>.po``), the format every
-translation tool reads; Babel reads them at start-up, so editing one needs no build
-step. The reader's choice (``?lang=``, remembered in a cookie) comes before the
+translation tool reads; polib compiles them at start-up, so editing one needs no
+build step. The reader's choice (``?lang=``, remembered in a cookie) comes before the
 browser's ``Accept-Language``; English is the fallback.
 """
 
@@ -15,9 +15,7 @@ from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
 from typing import Final
 
-from babel.core import negotiate_locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+import polib
 
 LANGUAGES: Final = ("en", "nl")
 DEFAULT: Final = "en"
@@ -36,12 +34,8 @@ _current: ContextVar[str] = ContextVar("language", default=DEFAULT)
 def translations(language: str) -> NullTranslations:
     if language == DEFAULT:
         return NullTranslations()
-    with (CATALOGS / f"{language}.po").open("rb") as po:
-        catalog = read_po(po, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return GNUTranslations(compiled)
+    catalog = polib.pofile(str(CATALOGS / f"{language}.po"))
+    return GNUTranslations(io.BytesIO(catalog.to_binary()))
 
 
 def current() -> str:
@@ -83,8 +77,13 @@ def preferred(accept_language: str) -> list[str]:
 
 
 def negotiate(accept_language: str) -> str:
-    chosen = negotiate_locale(preferred(accept_language), LANGUAGES, sep="-")
-    return chosen.lower() if chosen and chosen.lower() in LANGUAGES else DEFAULT
+    """The first language asked for that the pages speak: "nl-BE" is answered in "nl"
+    (RFC 4647 lookup, by the primary subtag); English when none is."""
+    for tag in preferred(accept_language):
+        primary = tag.lower().split("-", 1)[0]
+        if primary in LANGUAGES:
+            return primary
+    return DEFAULT
 
 
 def choose(asked: str | None, remembered: str | None, accept_language: str) -> tuple[str, bool]:
