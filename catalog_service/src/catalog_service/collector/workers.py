@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -87,6 +88,8 @@ class _Worker:
         self.process.start()
         child.close()
         self.ready = False
+        self._killing = threading.Lock()
+        self._killed = False
 
     def roundtrip(self, job: tuple[Any, ...], timeout: float) -> Any:
         if not self.ready:
@@ -99,6 +102,12 @@ class _Worker:
         return self.conn.recv()  # EOFError when the worker died
 
     def kill(self) -> None:
+        """Once, whoever asks: a worker being replaced after a timeout may be killed by
+        the pool closing at the same moment, from another thread."""
+        with self._killing:
+            if self._killed:
+                return
+            self._killed = True
         self.process.kill()
         self.process.join(5)
         self.conn.close()
