@@ -287,7 +287,7 @@ async def test_a_validation_that_overruns_its_time_is_no_verdict_and_the_next_on
     client = await make_client(
         dataclasses.replace(collector_settings, validation_timeout=0.5, max_spec_bytes=50 * 1024 * 1024)
     )
-    big = json.dumps(openapi_30(paths=20_000)).encode()
+    big = json.dumps(openapi_30(paths=150_000)).encode()  # seconds to read and judge
     await register(client, admin, "slow", str(server.make_url(up.serve("slow", big))))
     # A busy machine is not the document's fault: no verdict, no stored version, the
     # status it had, and another try after the usual back-off.

@@ -134,7 +134,9 @@ async def test_a_catastrophic_pattern_holds_no_worker_and_delays_nothing(
     for answer in answers:
         verdict = await answer.json()
         assert verdict["valid"] is False
-        assert "takes too long to match" in verdict["errors"][0]["message"]
+        # The true verdict (the default does not match), reached at once: the fast path
+        # matches patterns in linear time, the reference with a deadline.
+        assert "^(a|a)*$" in verdict["errors"][0]["message"]
     # Python's re would take longer than the age of the universe on that default.
     assert time.monotonic() - began < 10
 
@@ -189,7 +191,8 @@ async def test_an_anonymous_check_has_seconds_and_a_team_has_the_full_time(
             collector_settings, anonymous_validation_timeout=0.3, max_spec_bytes=50 * 1024 * 1024
         )
     )
-    slow = json.dumps(openapi_30(title="Traag", paths=20_000)).encode()
+    # Seconds to read and judge, even on the fast path.
+    slow = json.dumps(openapi_30(title="Traag", paths=150_000)).encode()
     headers = {"Content-Type": "application/json"}
     anonymous = await client.post("/api/validate", data=io.BytesIO(slow), headers=headers)
     assert anonymous.status == 503 and anonymous.content_type == "application/problem+json"

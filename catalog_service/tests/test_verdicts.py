@@ -23,10 +23,11 @@ from openapi_spec_validator import validate as reference_validate
 from openapi_spec_validator.readers import read_from_filename
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+from catalog_service.collector.analyze import fast_errors, reference_errors, spec_format_of, validation_errors
 from catalog_service.settings import Settings
 
 from .conftest import REAL_SPECS, attempts, collected, register
-from .upstream import SWAGGER_2, Upstream, openapi_30
+from .upstream import SWAGGER_2, SWAGGER_2_INVALID, Upstream, openapi_30
 
 
 def with_integer_status_codes(document: Any) -> Any:
@@ -184,7 +185,7 @@ async def test_a_worker_killed_mid_validation_is_no_verdict_and_the_next_try_jud
 ) -> None:
     up, server = upstream
     client = await make_client(dataclasses.replace(collector_settings, max_spec_bytes=50 * 1024 * 1024))
-    big = json.dumps(openapi_30(paths=20_000)).encode()
+    big = json.dumps(openapi_30(paths=150_000)).encode()  # seconds to read and judge
     url = str(server.make_url(up.serve("groot", big)))
     await register(client, admin, "groot", url)
     deadline = time.monotonic() + 30
@@ -231,3 +232,68 @@ async def test_a_url_changed_during_a_collection_does_not_inherit_the_old_urls_e
     assert up.if_none_match[-1] is None  # the new URL was asked for without the old ETag
     document = await (await collecting.get("/api/catalog/verhuisd/openapi.json")).json()
     assert document["info"]["version"] == "2"
+
+
+BROKEN: dict[str, dict[str, Any]] = {
+    "swagger-2.0 without a response description": SWAGGER_2_INVALID,
+    "an operation without responses": {
+        "openapi": "3.0.3",
+        "info": {"title": "x", "version": "1"},
+        "paths": {"/x": {"get": {}}},
+    },
+    "a path parameter not declared": {
+        "openapi": "3.0.3",
+        "info": {"title": "x", "version": "1"},
+        "paths": {"/x/{id}": {"get": {"responses": {"200": {"description": "ok"}}}}},
+    },
+    "a default its own pattern refuses": {
+        "openapi": "3.1.0",
+        "info": {"title": "x", "version": "1"},
+        "paths": {},
+        "components": {"schemas": {"S": {"type": "string", "pattern": "^[a-z]+$", "default": "ABC"}}},
+    },
+    "duplicate operationIds": {
+        "openapi": "3.0.3",
+        "info": {"title": "x", "version": "1"},
+        "paths": {
+            "/a": {"get": {"operationId": "same", "responses": {"200": {"description": "ok"}}}},
+            "/b": {"get": {"operationId": "same", "responses": {"200": {"description": "ok"}}}},
+        },
+    },
+    "a reference to nothing": {
+        "openapi": "3.0.3",
+        "info": {"title": "x", "version": "1"},
+        "paths": {},
+        "components": {"schemas": {"A": {"$ref": "#/components/schemas/Missing"}}},
+    },
+}
+
+
+def test_the_fast_path_finds_what_the_reference_finds_on_every_document_of_the_suite() -> None:
+    documents = {
+        path.name: read_from_filename(str(path))[0]
+        for path in sorted(REAL_SPECS.iterdir())
+        if path.suffix in (".json", ".yaml")
+    }
+    documents |= {"swagger 2.0": SWAGGER_2, "openapi 3.0": openapi_30(paths=5)} | BROKEN
+    documents = {name: json.loads(json.dumps(doc)) for name, doc in documents.items()}
+    assert len(documents) >= 30
+    undecided = []
+    for name, document in documents.items():
+        spec_format = spec_format_of(document)
+        reference = reference_errors(document, spec_format)
+        fast = fast_errors(document, spec_format)
+        if fast is None:
+            # It cannot say: the reference decides.
+            undecided.append(name)
+            assert validation_errors(document, spec_format) == reference, name
+            continue
+        # The same verdict, and the same errors at the same places.
+        assert sorted(map(str, fast)) == sorted(map(str, reference)), name
+        assert validation_errors(document, spec_format) == fast
+    # It decides nearly every document: only a reference to nothing stops it, and the
+    # reference says why.
+    assert undecided == ["a reference to nothing"]
+    assert (
+        "could not process" in reference_errors(BROKEN["a reference to nothing"], "openapi-3.0")[0]["message"]
+    )
