@@ -316,3 +316,21 @@ async def test_a_page_built_across_a_change_is_sent_but_not_kept(catalog: Any) -
     assert cache.get("/api/catalog?stale") is None
     cache.put("/api/catalog?fresh", Cached('W/"y"', b"{}", "application/json"), generation=cache.generation)
     assert cache.get("/api/catalog?fresh") is not None
+
+
+async def test_the_total_of_a_search_is_remembered_only_while_the_catalog_is_unchanged(
+    catalog: Any, admin: dict[str, str]
+) -> None:
+    client, up, server = catalog
+
+    async def total(limit: int = 1) -> int:
+        body = await (await client.get("/api/catalog", params={"limit": limit, "offset": 1})).json()
+        return int(body["total"])
+
+    assert await total() == 4
+    assert await total(limit=2) == 4  # another page of the same search: its total remembered
+    url = str(server.make_url(up.serve("fietsen", openapi_30(title="Fietsenstallingen"))))
+    await register(client, admin, "fietsen", url)
+    await collected(client, "fietsen")
+    await asyncio.sleep(0.3)  # the NOTIFY travels to the listener
+    assert await total() == 5

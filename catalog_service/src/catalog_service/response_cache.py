@@ -72,6 +72,7 @@ class ResponseCache:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._responses: OrderedDict[str, Cached] = OrderedDict()
+        self._totals: dict[str, int] = {}
         self._bytes = 0
         self._generation = uuid.uuid4().hex[:16]
         self._listening = False
@@ -80,7 +81,20 @@ class ResponseCache:
     def invalidate(self) -> None:
         self._generation = uuid.uuid4().hex[:16]
         self._responses.clear()
+        self._totals.clear()
         self._bytes = 0
+
+    def total(self, key: str) -> int | None:
+        """How many results a search has in all, while the catalog is unchanged: every
+        page of the same search after the first costs one query, not two."""
+        return self._totals.get(key) if self._listening else None
+
+    def keep_total(self, key: str, total: int, *, generation: str | None) -> None:
+        if not self._listening or generation != self._generation:
+            return
+        if len(self._totals) >= MAX_ENTRIES:
+            self._totals.clear()
+        self._totals[key] = total
 
     @property
     def generation(self) -> str:

@@ -98,9 +98,17 @@ async def list_catalog(
     etag = cache.etag(cache_key(request))
     if etag is not None and etag_matches(request, etag):
         return _not_modified(etag)
+    search = json.dumps(["catalog", q, tag, status])
     rows, total = await store.list_entries(
-        request.config_dict[POOL], q=q, tag=tag, status=status, limit=limit, offset=offset
+        request.config_dict[POOL],
+        q=q,
+        tag=tag,
+        status=status,
+        limit=limit,
+        offset=offset,
+        known_total=cache.total(search),
     )
+    cache.keep_total(search, total, generation=request.get(CACHE_GENERATION))
     body = json.dumps({"items": [entry_body(r) for r in rows], "total": total}).encode()
     return remember(request, Cached(etag or body_etag(body), body, JSON))
 
@@ -193,9 +201,18 @@ async def search_operations(
     limit: int = 100,
     offset: int = 0,
 ) -> web.Response:
+    cache = request.config_dict[RESPONSE_CACHE]
+    search = json.dumps(["operations", q, method, project])
     rows, total = await store.search_operations(
-        request.config_dict[POOL], q=q, method=method, project=project, limit=limit, offset=offset
+        request.config_dict[POOL],
+        q=q,
+        method=method,
+        project=project,
+        limit=limit,
+        offset=offset,
+        known_total=cache.total(search),
     )
+    cache.keep_total(search, total, generation=request.get(CACHE_GENERATION))
     items = [
         {
             "project": row["project"],

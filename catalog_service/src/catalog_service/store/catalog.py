@@ -19,8 +19,7 @@ _ENTRY = """
            pub.contact AS document_contact,
            CASE WHEN p.status = 'invalid' THEN coalesce(jsonb_array_length(cur.errors), 0) ELSE 0 END
                AS errors_count,
-           (SELECT count(*) FROM operations o WHERE o.document_id = p.published_document_id)
-               AS operations_count
+           coalesce(pub.operations_count, 0) AS operations_count
     FROM projects p
     LEFT JOIN documents pub ON pub.id = p.published_document_id
     LEFT JOIN documents cur ON cur.id = p.current_document_id
@@ -44,7 +43,9 @@ async def list_entries(
     limit: int,
     offset: int,
     sort: str = "name",
+    known_total: int | None = None,
 ) -> tuple[list[asyncpg.Record], int]:
+    """A page of the catalog, and the total (``known_total`` when the caller knows it)."""
     conditions = []
     args: list[Any] = []
     rank = "0::real"
@@ -70,6 +71,8 @@ async def list_entries(
         limit,
         offset,
     )
+    if known_total is not None:
+        return rows, known_total
     count = f"SELECT count(*) FROM projects p {where}"
     return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=args)
 
@@ -130,7 +133,9 @@ async def search_operations(
     project: str | None,
     limit: int,
     offset: int,
+    known_total: int | None = None,
 ) -> tuple[list[asyncpg.Record], int]:
+    """A page of operations, and the total (``known_total`` when the caller knows it)."""
     conditions = []
     args: list[Any] = []
     order = "p.name, o.path, o.method"
@@ -157,6 +162,8 @@ async def search_operations(
         limit,
         offset,
     )
+    if known_total is not None:
+        return rows, known_total
     count = f"SELECT count(*) FROM operations o JOIN projects p ON p.published_document_id = o.document_id {where}"
     return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=args)
 

@@ -224,8 +224,8 @@ async def store_document(
         document_id = await conn.fetchval(
             """
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
-                                   title, description, valid, errors, contact, sources)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                   title, description, valid, errors, contact, sources, operations_count)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (project_id, sha256) DO NOTHING
             RETURNING id
             """,
@@ -241,6 +241,7 @@ async def store_document(
             analysis.errors,
             analysis.contact,
             sources,
+            len(analysis.operations),
         )
         if document_id is None:
             # The same version again: its files' validators may be newer.
