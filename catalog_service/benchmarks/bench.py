@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -243,12 +244,27 @@ def _ms(value: str) -> float:
 
 
 def wrk(
-    url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    paths: list[str] | None = None,
 ) -> dict[str, float]:
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        if paths:
+            # Each request takes one of these paths at random (wrk's Lua hook).
+            script.write("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n")
+            script.write('request = function() return wrk.format("GET", paths[math.random(#paths)]) end\n')
+    if paths:
+        command += ["-s", script.name]
+    try:
+        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
@@ -257,9 +273,15 @@ def wrk(
 
 
 async def python_load(
-    url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    paths: list[str] | None = None,
 ) -> dict[str, float]:
     """Used when wrk is missing: the same figures from an aiohttp client."""
+    origin = url.rstrip("/")
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
@@ -270,7 +292,8 @@ async def python_load(
             nonlocal errors
             while time.monotonic() < deadline:
                 began = time.perf_counter()
-                async with session.get(url) as response:
+                target = origin + random.choice(paths) if paths else url
+                async with session.get(target) as response:
                     await response.read()
                     errors += response.status >= 400
                 latencies.append((time.perf_counter() - began) * 1000)
@@ -286,11 +309,19 @@ async def python_load(
 
 
 async def load_test(
-    url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    paths: list[str] | None = None,
 ) -> dict[str, float]:
+    """Load on ``url``, or on random ``paths`` of its origin (each request another)."""
     if shutil.which("wrk"):
-        return await asyncio.to_thread(wrk, url, seconds=seconds, connections=connections, headers=headers)
-    return await python_load(url, seconds=seconds, connections=connections, headers=headers)
+        return await asyncio.to_thread(
+            wrk, url, seconds=seconds, connections=connections, headers=headers, paths=paths
+        )
+    return await python_load(url, seconds=seconds, connections=connections, headers=headers, paths=paths)
 
 
 # -- the catalog's side -----------------------------------------------------------------
@@ -382,9 +413,9 @@ async def seed_reads(db: asyncpg.Connection, total: int) -> None:
             FROM generate_series($2::int + 1, $2::int + $1::int) AS i
             RETURNING id, name
         ), docs AS (
-            INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version, title, description, valid, errors)
+            INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version, title, description, valid, errors, operations_count)
             SELECT made.id, sha256(made.name::bytea), ''::bytea, s.content_json, s.spec_format, s.version,
-                   s.title, s.description, true, '[]'
+                   s.title, s.description, true, '[]', s.operations_count
             FROM made JOIN source s ON s.n = 1 + (substring(made.name from 6)::int % s.m)
             RETURNING id, project_id
         )
@@ -585,6 +616,65 @@ async def run(full: bool, seconds: int) -> str:
                     goal,
                     met(ok),
                 )
+
+            # 1b. Reads that miss the cache: every request another page or another word.
+            words = [
+                r["word"]
+                for r in await db.fetch(
+                    """
+                    SELECT DISTINCT lower(w) AS word
+                    FROM operations, regexp_split_to_table(summary, '[^[:alpha:]]+') AS w
+                    WHERE length(w) > 4 LIMIT 5000
+                    """
+                )
+            ]
+            misses = {
+                "GET /api/catalog?limit=<random>&offset=<random>": [
+                    f"/api/catalog?limit={random.randint(20, 100)}&offset={random.randint(0, stored - 1)}"
+                    for _ in range(50_000)
+                ],
+                "GET /api/operations?q=<random word>&limit=<random>": [
+                    f"/api/operations?q={quote(random.choice(words))}&limit={random.randint(20, 100)}"
+                    for _ in range(50_000)
+                ],
+            }
+            for label, paths in misses.items():
+                result = await load_test(base + "/", seconds=seconds, connections=50, paths=paths)
+                share = result["rps"] / bare["rps"]
+                table.add(
+                    f"{label}, cache misses ({stored:,} APIs, 50 connections)",
+                    f"{result['rps']:.0f} req/s ({share:.2f} of bare), p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms",
+                    ">= 0.3 of bare, p99 < 25 ms",
+                    met(share >= 0.3 and result["p99"] < 25 and not result["errors"]),
+                )
+
+            # 1c. The cache under churn: the same cached read while the corpus is
+            # collected again and again (found unchanged), 1,000 collections a minute.
+            quiet = await load_test(base + "/api/catalog?limit=50", seconds=seconds, connections=50)
+            registered = [
+                r["name"] for r in await db.fetch("SELECT name FROM projects WHERE name LIKE 'doc-%'")
+            ]
+            churning = True
+
+            async def churn() -> None:
+                while churning:
+                    batch = random.sample(registered, min(len(registered), 17))
+                    await db.execute("UPDATE projects SET next_check_at = now() WHERE name = ANY($1)", batch)
+                    await asyncio.sleep(1)
+
+            since = await db.fetchval("SELECT now()")
+            churner = asyncio.create_task(churn())
+            busy = await load_test(base + "/api/catalog?limit=50", seconds=seconds, connections=50)
+            churning = False
+            await churner
+            recollected = await db.fetchval("SELECT count(*) FROM collections WHERE started_at > $1", since)
+            share = busy["rps"] / quiet["rps"]
+            table.add(
+                f"GET /api/catalog?limit=50 while {recollected} collections ran in {seconds} s (of {len(registered)} APIs)",
+                f"{busy['rps']:.0f} req/s against {quiet['rps']:.0f} quiet ({share:.2f}), p99 {busy['p99']:.1f} ms",
+                ">= 0.8 of quiet",
+                met(share >= 0.8 and not busy["errors"]),
+            )
 
             # 4. Responsiveness while 20 MB documents are validated and the corpus ingested
             # again: three distinct big documents keep the workers busy for the window.
