@@ -20,7 +20,7 @@ _ENTRY = """
            CASE WHEN p.status = 'invalid' THEN coalesce(jsonb_array_length(cur.errors), 0) ELSE 0 END
                AS errors_count,
            coalesce(pub.operations_count, 0) AS operations_count
-    FROM projects p
+    FROM {projects} p
     LEFT JOIN documents pub ON pub.id = p.published_document_id
     LEFT JOIN documents cur ON cur.id = p.current_document_id
 """
@@ -60,12 +60,17 @@ async def list_entries(
         args.append(status)
         conditions.append(f"p.status = ${len(args)}")
     where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-    # ORDER BY ... LIMIT over an index (the name index, or GIN for q and tag): the
-    # documents and the operation counts are looked up for the rows of the page only.
+    # The page is chosen among the projects alone (ORDER BY ... LIMIT over an index:
+    # the name index, or GIN for q and tag); only then are the documents of its rows
+    # joined. Joined first, every description in the catalog was read for each page.
+    page = f"""(
+        SELECT p.*, {rank} AS rank FROM projects p {where}
+        ORDER BY {rank} DESC, {SORTS[sort]} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
+    )"""
     rows = await db.fetch(
         f"""
-        {_ENTRY} {where}
-        ORDER BY {rank} DESC, {SORTS[sort]} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
+        {_ENTRY.format(projects=page)}
+        ORDER BY p.rank DESC, {SORTS[sort]}
         """,
         *args,
         limit,
@@ -78,7 +83,7 @@ async def list_entries(
 
 
 async def get_entry(db: Executor, *, name: str) -> tuple[asyncpg.Record, list[dict[str, str]]]:
-    row = await db.fetchrow(f"{_ENTRY} WHERE p.name = $1", name)
+    row = await db.fetchrow(f"{_ENTRY.format(projects='projects')} WHERE p.name = $1", name)
     if row is None:
         raise NotFound(f"no API named {name!r} in the catalog")
     errors = await db.fetchval(
