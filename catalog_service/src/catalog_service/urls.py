@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from yarl import URL
 
 from .errors import BadRequest
@@ -26,9 +28,11 @@ def _secret(name: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=16384)
 def redacted(url: str) -> str:
     """The URL as it may appear in answers, pages and logs: without credentials, and
-    with the value of every query parameter that looks like a secret replaced."""
+    with the value of every query parameter that looks like a secret replaced.
+    Remembered: every page of the catalog shows the URL of each of its APIs."""
     try:
         parsed = URL(url)
         if parsed.user or parsed.password:

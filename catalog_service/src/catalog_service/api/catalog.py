@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 import yaml
 from aiohttp import web
 
@@ -25,6 +27,12 @@ DOCUMENT_CACHE_CONTROL = "public, max-age=60"
 
 
 def links(name: str, swagger_url: str) -> dict[str, str]:
+    return dict(_links(name, swagger_url))
+
+
+@functools.lru_cache(maxsize=16384)
+def _links(name: str, swagger_url: str) -> dict[str, str]:
+    # Remembered: the same links for the same API on every page that lists it.
     quoted = quote(name)
     return {
         "self": f"/api/catalog/{quoted}",
@@ -109,7 +117,7 @@ async def list_catalog(
         known_total=cache.total(search),
     )
     cache.keep_total(search, total, generation=request.get(CACHE_GENERATION))
-    body = json.dumps({"items": [entry_body(r) for r in rows], "total": total}).encode()
+    body = orjson.dumps({"items": [entry_body(r) for r in rows], "total": total})
     return remember(request, Cached(etag or body_etag(body), body, JSON))
 
 
@@ -224,7 +232,7 @@ async def search_operations(
         }
         for row in rows
     ]
-    body = json.dumps({"items": items, "total": total}).encode()
+    body = orjson.dumps({"items": items, "total": total})
     return remember(request, Cached(body_etag(body), body, JSON))
 
 
