@@ -180,6 +180,8 @@ async def run_container() -> None:
             return podman("healthcheck", "run", name, check=False).returncode == 0
 
         to_healthy = await until("the container becoming healthy", healthy, 120)
+        health = json.loads(podman("inspect", name).stdout)[0]["State"]["Health"]["Status"]
+        assert health == "healthy", f"the engine says the container is {health}"
         print(f"healthy {to_healthy:.1f} s after start", flush=True)
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
