@@ -96,3 +96,44 @@ async def test_a_changed_document_shows_its_classified_changes_in_the_api_feed_a
     assert 'href="/apis/afval#changes"><span class="badge compatible">compatible</span>' in index
     page = await (await client.get("/apis/meldingen")).text()
     assert 'id="changes"' in page and "path /meldingen/2 was removed with all its operations" in page
+
+
+async def test_two_documents_are_compared_without_storing_anything(client: TestClient, db: Any) -> None:
+    base = openapi_30(paths=3)
+    revision = copy.deepcopy(base)
+    del revision["paths"]["/meldingen/2"]
+    revision["paths"]["/meldingen/9"] = copy.deepcopy(base["paths"]["/meldingen/0"])
+    revision["paths"]["/meldingen/9"]["get"]["operationId"] = "getMelding9"
+    answer = await client.post("/api/diff", json={"base": base, "revision": revision})
+    assert answer.status == 200, await answer.text()
+    diff = await answer.json()
+    assert diff["breaking"] is True
+    kinds = {c["kind"]: c for c in diff["changes"] if c["breaking"]}
+    assert kinds["path-removed"]["path"] == "/meldingen/2"
+    assert "unannounced-breaking-change" in kinds  # and the major version stayed 1
+    assert any(c["path"] == "/meldingen/9" and not c["breaking"] for c in diff["changes"])
+
+    # Only an addition: nothing breaks.
+    same = await (await client.post("/api/diff", json={"base": revision, "revision": {**revision}})).json()
+    assert (same["breaking"], same["changes"], same["base"]["valid"], same["revision"]["valid"]) == (
+        False,
+        [],
+        True,
+        True,
+    )
+    # Nothing was stored, and no project exists.
+    assert await db.fetchval("SELECT count(*) FROM documents") == 0
+
+
+async def test_comparing_a_document_that_is_not_valid_says_which_and_why(client: TestClient) -> None:
+    broken = {"openapi": "3.0.3", "info": {"title": "x"}, "paths": {}}
+    answer = await client.post("/api/diff", json={"base": openapi_30(), "revision": broken})
+    assert answer.status == 200
+    verdicts = await answer.json()
+    assert verdicts["base"]["valid"] is True and verdicts["revision"]["valid"] is False
+    assert "version" in verdicts["revision"]["errors"][0]["message"]
+    assert verdicts["changes"] == [] and verdicts["breaking"] is False
+    missing = await client.post("/api/diff", json={"base": openapi_30()})
+    assert missing.status == 400
+    as_yaml = await client.post("/api/diff", data=b"base: {}\n", headers={"Content-Type": "application/yaml"})
+    assert as_yaml.status == 415

@@ -104,15 +104,17 @@ def unstorable_text(value: object) -> str | None:
     return None
 
 
-# The one operation whose body is a whole document (JSON or YAML), not a small JSON object.
-DOCUMENT_ROUTES = frozenset({"/api/validate", "/api/validate/"})
+# The operations whose bodies are whole documents, not small JSON objects: any
+# document for /api/validate (JSON or YAML), two JSON documents for /api/diff.
+DOCUMENT_ROUTES = frozenset({"/api/validate", "/api/validate/", "/api/diff", "/api/diff/"})
+JSON_DOCUMENT_ROUTES = frozenset({"/api/diff", "/api/diff/"})
 
 
-def _takes_documents(request: web.Request) -> bool:
+def _route(request: web.Request) -> str:
     """Decided by the route the request matched, never by how its path ends: a project
     may be named 'validate'."""
     resource = request.match_info.route.resource
-    return resource is not None and resource.canonical in DOCUMENT_ROUTES
+    return resource.canonical if resource is not None else ""
 
 
 @web.middleware
@@ -126,7 +128,10 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         # connexion parses form bodies before any handler runs, and crashes on a
         # multipart Content-Type without a boundary. No route of ours takes forms.
         return problem_response(415, "this API takes no form bodies")
-    if request.body_exists and not _takes_documents(request):
+    route = _route(request)
+    if request.body_exists and route in JSON_DOCUMENT_ROUTES and request.content_type != "application/json":
+        return problem_response(415, "request bodies are application/json")
+    if request.body_exists and route not in DOCUMENT_ROUTES:
         if request.content_type != "application/json":
             return problem_response(415, "request bodies are application/json")
         too_large = web.HTTPRequestEntityTooLarge(

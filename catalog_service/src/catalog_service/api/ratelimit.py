@@ -58,7 +58,7 @@ def setup(app: web.Application, *, write_rate: int, check_rate: int) -> None:
 def _kind(request: web.Request) -> web.AppKey[Buckets] | None:
     resource = request.match_info.route.resource
     canonical = resource.canonical if resource is not None else ""
-    if canonical.startswith("/api/validate"):
+    if canonical.startswith(("/api/validate", "/api/diff")):
         # A team's token is accountable; anonymous checks are limited per address.
         return None if "Authorization" in request.headers else CHECKS
     if request.method in WRITE_METHODS and canonical.startswith("/api/projects"):

@@ -1,10 +1,12 @@
-"""POST /api/validate: the collector's own judgement of a document, storing nothing."""
+"""POST /api/validate and POST /api/diff: the collector's own judgement of documents,
+and its comparison of two, storing nothing."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..domain import Analysis, Busy, TransientFailure
@@ -60,3 +62,32 @@ async def validate(request: web.Request) -> dict[str, Any]:
             f"the document could not be judged: {exc}; no verdict was reached",
             retry_after=RETRY_AFTER_SECONDS,
         ) from None
+
+
+async def diff_documents(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    collector = request.config_dict[COLLECTOR]
+    settings = request.config_dict[SETTINGS]
+    identified = bool((request.get("token_info") or {}).get("sub"))
+    timeout = None if identified else settings.anonymous_validation_timeout
+    try:
+        base, revision = (orjson.dumps(body[part]) for part in ("base", "revision"))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise BadRequest(f"the documents cannot be read as JSON: {exc}") from None
+    try:
+        old, new, changes = await collector.compare(base, revision, timeout=timeout)
+    except Busy:
+        raise TooManyRequests(
+            "every validation worker for checks is busy and the line is full; try again shortly",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from None
+    except TransientFailure as exc:
+        raise Unavailable(
+            f"the documents could not be compared: {exc}; try again shortly", retry_after=RETRY_AFTER_SECONDS
+        ) from None
+    found = changes or []
+    return {
+        "base": _verdict(old),
+        "revision": _verdict(new),
+        "breaking": any(change["breaking"] for change in found),
+        "changes": found,
+    }

@@ -542,6 +542,21 @@ class Collector:
             return Analysis(spec_format=analysis.spec_format, valid=False, errors=[error])
         return analysis
 
+    async def compare(
+        self, base: bytes, revision: bytes, *, timeout: float | None = None
+    ) -> tuple[Analysis, Analysis, list[dict[str, Any]] | None]:
+        """POST /api/diff: each document judged as judge() judges it, and what changed
+        from one to the other when both are valid (None otherwise); nothing is stored.
+        TransientFailure when no comparison could be made."""
+        old = await self.judge(base, timeout=timeout)
+        new = await self.judge(revision, timeout=timeout)
+        if not (old.valid and new.valid):
+            return old, new, None
+        changes = await self.checks.diff(base.decode(), revision.decode())
+        if changes is None:
+            raise TransientFailure("the comparison stopped before it was complete")
+        return old, new, changes
+
     def _judging(self, timeout: float | None) -> float:
         return self.settings.validation_timeout if timeout is None else timeout
 
