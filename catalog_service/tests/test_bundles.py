@@ -335,3 +335,43 @@ async def test_the_operations_of_path_items_kept_in_components_are_listed(
     assert entry["operations_count"] == count > 0
     found = await (await collecting.get("/api/operations", params={"project": "ops", "limit": "200"})).json()
     assert found["total"] == count
+
+
+def test_parts_of_the_same_name_from_two_files_both_keep_a_place() -> None:
+    from catalog_service.collector.bundle import bundle
+
+    root = "https://api.example.org/openapi.yaml"
+    files: dict[str, Any] = {
+        root: {
+            "openapi": "3.0.3",
+            "info": {"title": "Two errors", "version": "1"},
+            "paths": {
+                "/a": {"$ref": "a/paths.yaml#/~1a"},
+                "/b": {"$ref": "b/paths.yaml#/~1b"},
+            },
+            "components": {"schemas": {"Shared": {"type": "string"}}},
+        },
+        "https://api.example.org/a/paths.yaml": {
+            "/a": {"get": {"responses": {"400": {"$ref": "errors.yaml#/Error"}}}},
+        },
+        "https://api.example.org/b/paths.yaml": {
+            "/b": {"get": {"responses": {"400": {"$ref": "errors.yaml#/Error"}}}},
+        },
+        "https://api.example.org/a/errors.yaml": {
+            "Error": {
+                "description": "a's error",
+                "content": {
+                    "application/json": {"schema": {"$ref": "../openapi.yaml#/components/schemas/Shared"}}
+                },
+            }
+        },
+        "https://api.example.org/b/errors.yaml": {"Error": {"description": "b's error"}},
+    }
+    document = bundle(files, root, "openapi-3.0").document
+    responses = document["components"]["responses"]
+    assert {r["description"] for r in responses.values()} == {"a's error", "b's error"}
+    assert set(responses) == {"Error", "Error-2"}
+    # A reference back into the root document stays a reference inside it.
+    a_error = next(r for r in responses.values() if r["description"] == "a's error")
+    assert a_error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Shared"}
+    assert document["paths"]["/a"]["get"]["responses"]["400"]["$ref"].startswith("#/components/responses/")

@@ -305,6 +305,8 @@ class _Bundler:
         stack: list[tuple[Any, str | int, str, str, tuple[str | int, ...]]],
     ) -> None:
         node = holder[key]
+        if source == self.root and ref.startswith("#"):
+            return  # the root's own reference, left exactly as written
         try:
             target, fragment = split_reference(ref, source)
         except ValueError as exc:
