@@ -6,9 +6,11 @@ import asyncio
 import functools
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import asyncpg
 import orjson
 import yaml
 from aiohttp import web
@@ -93,6 +95,21 @@ def remember(request: web.Request, cached: Cached) -> web.Response:
     return respond(request, cached)
 
 
+Page = tuple[list[asyncpg.Record], int]
+
+
+async def _page(
+    request: web.Request, search: list[str | None], query: Callable[[int | None], Awaitable[Page]]
+) -> Page:
+    """A page of a search, given the search's total when it is known: the total is
+    remembered while the catalog is unchanged, so further pages cost one query."""
+    cache = request.config_dict[RESPONSE_CACHE]
+    key = json.dumps(search)
+    rows, total = await query(cache.total(key))
+    cache.keep_total(key, total, generation=request.get(CACHE_GENERATION))
+    return rows, total
+
+
 async def list_catalog(
     request: web.Request,
     q: str | None = None,
@@ -106,17 +123,19 @@ async def list_catalog(
     etag = cache.etag(cache_key(request))
     if etag is not None and etag_matches(request, etag):
         return _not_modified(etag)
-    search = json.dumps(["catalog", q, tag, status])
-    rows, total = await store.list_entries(
-        request.config_dict[POOL],
-        q=q,
-        tag=tag,
-        status=status,
-        limit=limit,
-        offset=offset,
-        known_total=cache.total(search),
+    rows, total = await _page(
+        request,
+        ["catalog", q, tag, status],
+        lambda known: store.list_entries(
+            request.config_dict[POOL],
+            q=q,
+            tag=tag,
+            status=status,
+            limit=limit,
+            offset=offset,
+            known_total=known,
+        ),
     )
-    cache.keep_total(search, total, generation=request.get(CACHE_GENERATION))
     body = orjson.dumps({"items": [entry_body(r) for r in rows], "total": total})
     return remember(request, Cached(etag or body_etag(body), body, JSON))
 
@@ -209,18 +228,19 @@ async def search_operations(
     limit: int = 100,
     offset: int = 0,
 ) -> web.Response:
-    cache = request.config_dict[RESPONSE_CACHE]
-    search = json.dumps(["operations", q, method, project])
-    rows, total = await store.search_operations(
-        request.config_dict[POOL],
-        q=q,
-        method=method,
-        project=project,
-        limit=limit,
-        offset=offset,
-        known_total=cache.total(search),
+    rows, total = await _page(
+        request,
+        ["operations", q, method, project],
+        lambda known: store.search_operations(
+            request.config_dict[POOL],
+            q=q,
+            method=method,
+            project=project,
+            limit=limit,
+            offset=offset,
+            known_total=known,
+        ),
     )
-    cache.keep_total(search, total, generation=request.get(CACHE_GENERATION))
     items = [
         {
             "project": row["project"],
