@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 import feedparser
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from catalog_service.settings import Settings
 
@@ -137,3 +137,42 @@ async def test_comparing_a_document_that_is_not_valid_says_which_and_why(client:
     assert missing.status == 400
     as_yaml = await client.post("/api/diff", data=b"base: {}\n", headers={"Content-Type": "application/yaml"})
     assert as_yaml.status == 415
+
+
+async def test_any_two_stored_versions_are_compared_on_request(
+    collecting: TestClient, admin: dict[str, str], upstream: tuple[Upstream, TestServer]
+) -> None:
+    up, server = upstream
+    v1 = openapi_30(paths=3)
+    v2 = {**copy.deepcopy(v1), "info": {"title": "Meldingen", "version": "2.0.0"}}
+    del v2["paths"]["/meldingen/2"]
+    v3 = {**copy.deepcopy(v2), "info": {"title": "Meldingen", "version": "3.0.0"}}
+    del v3["paths"]["/meldingen/1"]
+    await register(collecting, admin, "meldingen", str(server.make_url(up.serve("meldingen", v1))))
+    checked = await collected(collecting, "meldingen")
+    for version in (v2, v3):
+        up.serve("meldingen", version)
+        await collecting.post("/api/projects/meldingen/refresh", headers=admin)
+        checked = await collected(collecting, "meldingen", after=checked["last_checked_at"])
+
+    # The first and the last, skipping the one between: both removals at once.
+    answer = await collecting.get("/api/catalog/meldingen/changes", params={"from": "1.0.0", "to": "3.0.0"})
+    assert answer.status == 200, await answer.text()
+    [item] = (await answer.json())["items"]
+    assert (item["from_version"], item["to_version"], item["breaking"]) == ("1.0.0", "3.0.0", True)
+    removed = {c["path"] for c in item["changes"] if c["kind"] == "path-removed"}
+    assert removed == {"/meldingen/1", "/meldingen/2"}
+    # Backwards, by SHA-256: the same paths come back, and nothing breaks.
+    back = await (
+        await collecting.get(
+            "/api/catalog/meldingen/changes", params={"from": item["to_sha256"], "to": item["from_sha256"]}
+        )
+    ).json()
+    assert back["items"][0]["breaking"] is False
+    assert {c["path"] for c in back["items"][0]["changes"] if c["path"]} >= {"/meldingen/1", "/meldingen/2"}
+
+    unknown = await collecting.get("/api/catalog/meldingen/changes", params={"from": "9.9.9", "to": "3.0.0"})
+    assert unknown.status == 404 and "9.9.9" in (await unknown.json())["detail"]
+    # One of them alone: since (or up to) the published version.
+    since = await (await collecting.get("/api/catalog/meldingen/changes", params={"from": "1.0.0"})).json()
+    assert since["items"][0]["to_version"] == "3.0.0" and since["items"][0]["changes"] == item["changes"]

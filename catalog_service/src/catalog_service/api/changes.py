@@ -9,7 +9,9 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
-from ..keys import POOL
+from ..errors import Unavailable
+from ..keys import COLLECTOR, POOL
+from ..store import catalog as catalog_store
 from ..store import changes as store
 from . import iso, public_origin
 from .negotiation import ATOM as ATOM_TYPE
@@ -33,12 +35,47 @@ def change_body(row: Any) -> dict[str, Any]:
 
 
 async def list_api_changes(
-    request: web.Request, name: str, breaking: bool = False, limit: int = 100, offset: int = 0
+    request: web.Request,
+    name: str,
+    breaking: bool = False,
+    limit: int = 100,
+    offset: int = 0,
 ) -> dict[str, Any]:
+    # `from` is a Python keyword, so no parameter can take it: both are read from the
+    # query connexion has already checked against the spec.
+    older, newer = request.query.get("from"), request.query.get("to")
+    if older is not None or newer is not None:
+        return await _between(request, name, older, newer, breaking=breaking)
     rows, total = await store.list_changes(
         request.config_dict[POOL], project=name, breaking=breaking, limit=limit, offset=offset
     )
     return {"items": [change_body(r) for r in rows], "total": total}
+
+
+async def _between(
+    request: web.Request, name: str, older: str | None, newer: str | None, *, breaking: bool
+) -> dict[str, Any]:
+    """Any two valid versions of an API, compared now (nothing is stored); the one not
+    named is the published version."""
+    pool = request.config_dict[POOL]
+    old = await catalog_store.valid_version(pool, name=name, version=older)
+    new = await catalog_store.valid_version(pool, name=name, version=newer)
+    changes = await request.config_dict[COLLECTOR].checks.diff(old["content_json"], new["content_json"])
+    if changes is None:
+        raise Unavailable("the versions could not be compared; try again shortly", retry_after=5)
+    if breaking:
+        changes = [change for change in changes if change["breaking"]]
+    item = {
+        "project": name,
+        "from_sha256": old["sha256"].hex(),
+        "to_sha256": new["sha256"].hex(),
+        "from_version": old["version"],
+        "to_version": new["version"],
+        "collected_at": iso(new["collected_at"]),
+        "breaking": any(change["breaking"] for change in changes),
+        "changes": changes,
+    }
+    return {"items": [item], "total": 1}
 
 
 async def list_changes(

@@ -130,6 +130,39 @@ async def list_versions(
     return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=[project_id])
 
 
+async def valid_version(db: Executor, *, name: str, version: str | None) -> asyncpg.Record:
+    """A valid version stored for the API: by SHA-256 (hex), else the newest collected
+    with that info.version; the published one for None."""
+    if version is None:
+        row = await db.fetchrow(
+            """
+            SELECT d.id, d.sha256, d.version, d.collected_at, d.content_json
+            FROM projects p JOIN documents d ON d.id = p.published_document_id WHERE p.name = $1
+            """,
+            name,
+        )
+        if row is None:
+            raise NotFound(f"{name!r} has no published version")
+        return row
+    row = await db.fetchrow(
+        """
+        SELECT d.id, d.sha256, d.version, d.collected_at, d.content_json
+        FROM documents d JOIN projects p ON p.id = d.project_id
+        WHERE p.name = $1 AND d.valid
+          AND (encode(d.sha256, 'hex') = lower($2) OR d.version = $2)
+        ORDER BY (encode(d.sha256, 'hex') = lower($2)) DESC, d.collected_at DESC, d.id DESC
+        LIMIT 1
+        """,
+        name,
+        version,
+    )
+    if row is None:
+        raise NotFound(
+            f"{name!r} has no valid version {version!r} (GET /api/catalog/{name}/versions lists them)"
+        )
+    return row
+
+
 async def search_operations(
     db: Executor,
     *,
