@@ -211,8 +211,23 @@ def spec_format_of(document: Any) -> SpecFormat:
     raise Rejected("the document has neither a 'swagger: \"2.0\"' nor an 'openapi: 3.x' field")
 
 
-def _pointer(parts: Any) -> str:
+def pointer(parts: Any) -> str:
+    """The JSON pointer (RFC 6901) to a place, from the keys and indexes leading there."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def resolve(document: Any, place: str) -> Any:
+    """The value at a JSON pointer; KeyError naming the key where it stops when there is none."""
+    value = document
+    for raw in place.split("/")[1:] if place else ():
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(part)
+    return value
 
 
 def external_references(document: Any) -> Iterator[tuple[str, tuple[str | int, ...]]]:
@@ -259,7 +274,7 @@ def fast_errors(document: dict[str, Any], spec_format: SpecFormat) -> list[Valid
         return [
             {
                 "message": storable_text(error.message.split("\n\n")[0]) or "",
-                "path": storable_text(_pointer(error.instance_path)) or "",
+                "path": storable_text(pointer(error.instance_path)) or "",
             }
             for error in found[:MAX_ERRORS]
         ]
@@ -281,7 +296,7 @@ def reference_errors(document: dict[str, Any], spec_format: SpecFormat) -> list[
     try:
         for error in validator.iter_errors():
             message = str(getattr(error, "message", error)).split("\n\n")[0]
-            path = _pointer(getattr(error, "absolute_path", None) or ())
+            path = pointer(getattr(error, "absolute_path", None) or ())
             errors.append({"message": storable_text(message) or "", "path": storable_text(path) or ""})
             if len(errors) >= MAX_ERRORS:
                 break
@@ -301,10 +316,10 @@ def _local(document: dict[str, Any], value: Any, hops: int = 8) -> Any:
         if not ref.startswith("#/") or hops == 0:
             return None
         hops -= 1
-        value = document
-        for raw in ref[2:].split("/"):
-            part = unquote(raw).replace("~1", "/").replace("~0", "~")
-            value = value.get(part) if isinstance(value, dict) else None
+        try:
+            value = resolve(document, unquote(ref[1:]))
+        except KeyError:
+            return None
     return value
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
 from ..domain import HTTP_METHODS, SpecFormat, ValidationError, storable_text
-from .analyze import Rejected, decode, external_references, parse
+from .analyze import Rejected, decode, external_references, parse, pointer, resolve
 
 # What each part of an OpenAPI document holds, by the name of its field. A kind
 # missing here holds nothing we follow into ("other"); "data" (examples, defaults,
@@ -136,26 +136,6 @@ def _child_kind(kind: str, key: str | int) -> str:
     if kind == "other":
         return "other"
     return _FIELDS.get(kind, {}).get(str(key), "other")
-
-
-def pointer(parts: tuple[str | int, ...] | list[str | int]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _resolve_pointer(document: Any, fragment: str) -> Any:
-    """The value at a JSON pointer; KeyError naming where it stops when there is none."""
-    value = document
-    if not fragment:
-        return value
-    for raw in fragment.split("/")[1:]:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            raise KeyError(part)
-    return value
 
 
 def _copy(value: Any) -> Any:
@@ -322,7 +302,7 @@ class _Bundler:
         if target not in self.files:
             raise BundleError(source, "", f"the reference {ref!r} points to a file that was not fetched")
         try:
-            part = _resolve_pointer(self.files[target], fragment)
+            part = resolve(self.files[target], fragment)
         except KeyError as exc:
             raise BundleError(
                 target, fragment, f"the reference {ref!r} points to nothing: no {exc.args[0]!r}"

@@ -13,7 +13,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urldefrag
 
@@ -336,28 +336,45 @@ class Collector:
 
     # -- documents split over files -----------------------------------------------
 
+    def _file_downloads(self) -> Callable[..., Awaitable[Fetched]]:
+        """Downloads of one document's files, FILES_AT_ONCE at a time, each within
+        CATALOG_FETCH_TIMEOUT from when it starts (not from when it joined the line)."""
+        line = asyncio.Semaphore(FILES_AT_ONCE)
+
+        async def download(
+            url: str, *, max_bytes: int, etag: str | None = None, last_modified: str | None = None
+        ) -> Fetched:
+            async with line:
+                return await fetch(
+                    self.session,
+                    url,
+                    timeout=self.settings.fetch_timeout,
+                    max_bytes=max_bytes,
+                    etag=etag,
+                    last_modified=last_modified,
+                )
+
+        return download
+
     async def _sources_unchanged(self, sources: list[dict[str, str | None]]) -> bool:
         """Whether every file of a bundle answers a conditional GET with 304, or with
         the same bytes as when it was bundled."""
+        download = self._file_downloads()
 
         async def same(source: dict[str, str | None]) -> bool:
             url = source.get("url")
             if not url:
                 return False
-            async with downloading:
-                got = await fetch(
-                    self.session,
-                    url,
-                    timeout=self.settings.fetch_timeout,
-                    max_bytes=self.settings.max_spec_bytes,
-                    etag=source.get("etag"),
-                    last_modified=source.get("last_modified"),
-                )
+            got = await download(
+                url,
+                max_bytes=self.settings.max_spec_bytes,
+                etag=source.get("etag"),
+                last_modified=source.get("last_modified"),
+            )
             if got.outcome == "not_modified":
                 return True
             return got.body is not None and (await digest(got.body)).hex() == source.get("sha256")
 
-        downloading = asyncio.Semaphore(FILES_AT_ONCE)
         checks = [asyncio.ensure_future(same(s)) for s in sources]
         try:
             async with asyncio.timeout(BUNDLE_FETCH_FACTOR * self.settings.fetch_timeout):
@@ -438,12 +455,7 @@ class Collector:
             wanted = list(dict.fromkeys(bundling.split_reference(ref, root_url)[0] for ref in external))
         except ValueError as exc:
             return files, bundling.BundleError(root_url, "", str(exc))
-        downloading = asyncio.Semaphore(FILES_AT_ONCE)
-
-        async def download(url: str, limit: int) -> Fetched:
-            async with downloading:
-                return await fetch(self.session, url, timeout=self.settings.fetch_timeout, max_bytes=limit)
-
+        download = self._file_downloads()
         depth = 0
         while wanted := [url for url in wanted if url not in files]:
             depth += 1
@@ -456,7 +468,7 @@ class Collector:
                     f"the document refers to more than {self.settings.max_bundle_files} files "
                     "(CATALOG_MAX_BUNDLE_FILES)"
                 )
-            downloads = await asyncio.gather(*(download(url, max(budget, 1)) for url in wanted))
+            downloads = await asyncio.gather(*(download(url, max_bytes=max(budget, 1)) for url in wanted))
             for url, got in zip(wanted, downloads, strict=True):
                 if got.body is None:
                     return Result(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
 from typing import Final
@@ -38,17 +38,13 @@ def translations(language: str) -> NullTranslations:
     return GNUTranslations(io.BytesIO(catalog.to_binary()))
 
 
-def current() -> str:
-    return _current.get()
-
-
-def use(language: str) -> object:
+def use(language: str) -> Token[str]:
     """Render in this language until reset(token)."""
     return _current.set(language)
 
 
-def reset(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+def reset(token: Token[str]) -> None:
+    _current.reset(token)
 
 
 def gettext(message: str) -> str:
