@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .. import patterns
 from ..compare import diff
 from ..domain import Analysis, Busy, SpecFormat, TransientFailure
 from . import bundle as bundling
-from . import patterns
 from .analyze import analyze
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import jsonschema
 import regex
 from jsonschema import ValidationError
 
@@ -48,6 +49,11 @@ def bounded_pattern(
         )
     elif not found:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def bounded(validator_class: Any) -> Any:
+    """A jsonschema validator class whose ``pattern`` keyword has the deadline."""
+    return jsonschema.validators.extend(validator_class, {"pattern": bounded_pattern})
 
 
 def install() -> None:
