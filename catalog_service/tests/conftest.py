@@ -110,6 +110,10 @@ def settings(database_url: str) -> Settings:
         workers=1,
         fetch_timeout=5,
         validation_timeout=60,
+        # Documents of hundreds of thousands of nodes are read and judged in seconds,
+        # and would take tens more to lint: the tests of such documents are about
+        # their verdicts (tests/test_design_rules.py tests the limit itself).
+        lint_timeout=5,
         # The tests of rate limits set their own; everything else writes freely.
         write_rate=1_000_000,
         anonymous_validate_rate=1_000_000,

@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from catalog_service import lint
 
 ADR = Path(__file__).parent / "adr"
 CASES = sorted(path.stem for path in (ADR / "spectral-json").glob("*.json"))
 SEVERITIES = ("error", "warning", "info", "hint")
+SPEC = Path(__file__).resolve().parents[2] / "openapi" / "catalog.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +167,21 @@ def test_references_are_reported_where_they_are_written_and_cycles_end(adr: lint
         "nlgov:use-date-instead-of-datetime",
         "/components/schemas/Node/properties/birthDate/format",
     ) in findings
+
+
+def test_our_own_api_description(adr: lint.Ruleset) -> None:
+    """The README ("API design rules") names each rule our own API does not meet, and why."""
+    document = yaml.safe_load(SPEC.read_text())
+    findings = lint.lint(document, adr)
+    assert {(f.rule, f.path) for f in findings} == {
+        ("info-contact", "/info"),
+        ("nlgov:include-major-version-in-uri", "/servers/0/url"),
+        ("nlgov:query-keys-camel-case", "/paths/~1catalog/get/parameters/3/name"),
+        ("nlgov:paths-kebab-case", "/paths/~1changes.atom"),
+        ("path-keys-no-trailing-slash", "/paths/~1browse~1"),
+        ("path-keys-no-trailing-slash", "/paths/~1ui~1"),
+    }
+    assert lint.score(findings) == 88
+    readme = (SPEC.parents[1] / "README.md").read_text()
+    for rule in {f.rule for f in findings}:
+        assert f"`{rule}`" in readme

@@ -6,17 +6,21 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from . import logs
+from . import lint, logs
 from .api.problems import answer_unparseable_requests_with_problems
 from .app import create_app
+from .collector import analyze
 from .collector.service import open_collector
 from .embedded import EmbeddedPostgres
 from .errors import CatalogError
@@ -133,6 +137,55 @@ def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(_collect(settings, url, list(args.names), args.all))
 
 
+def cmd_lint(settings: Settings, args: argparse.Namespace) -> int:
+    """The API design rules report on local files, as the catalog would make it: no
+    database, no network. 1 when a file has an error-level finding, 2 when one cannot
+    be read."""
+    ruleset = lint.load(settings.lint_ruleset)
+    worst = 0
+    for path in args.files:
+        try:
+            raw = Path(path).read_bytes()
+            document, _ = analyze.parse(analyze.decode(raw))
+            spec_format = analyze.spec_format_of(document)
+        except (OSError, analyze.Rejected) as exc:
+            print(f"{path}: cannot be read: {exc}", file=sys.stderr)
+            worst = 2
+            continue
+        errors = analyze.validation_errors(document, spec_format)
+        report = analyze.lint_report(document, spec_format, errors, ruleset, settings.lint_timeout) or {}
+        if args.format == "json":
+            print(json.dumps({"file": path, **report}, ensure_ascii=False))
+        elif "unfinished" in report:
+            print(f"{path}: {report['unfinished']} (CATALOG_LINT_TIMEOUT)")
+            worst = 2
+        elif "findings" not in report:
+            print(f"{path}: the rules apply to OpenAPI 3.x; this is {spec_format}: not applicable")
+        else:
+            _print_findings(path, report)
+        if any(finding["severity"] == "error" for finding in report.get("findings", [])):
+            worst = max(worst, 1)
+    return worst
+
+
+def _print_findings(path: str, report: dict[str, Any]) -> None:
+    print(path)
+    for finding in report["findings"]:
+        print(
+            f"  {finding['severity']:<8} {finding['rule']:<40} {finding['path'] or '/'}  {finding['message']}"
+        )
+    counts = dict.fromkeys(("error", "warning", "info", "hint"), 0)
+    for finding in report["findings"]:
+        counts[finding["severity"]] += 1
+    summary = ", ".join(
+        f"{count} {severity}{'s' if count != 1 else ''}" for severity, count in counts.items()
+    )
+    total = len(report["findings"])
+    print(
+        f"{total} finding{'s' if total != 1 else ''} ({summary}); score {report['score']} ({report['ruleset']})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catalog-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("names", nargs="*", metavar="NAME")
     collect.add_argument("--all", action="store_true", help="every registered project")
     collect.set_defaults(run=cmd_collect)
+
+    lint_cmd = commands.add_parser(
+        "lint", help="the API design rules report on OpenAPI files; non-zero if any has an error"
+    )
+    lint_cmd.add_argument("files", nargs="+", metavar="FILE")
+    lint_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    lint_cmd.set_defaults(run=cmd_lint)
     return parser
 
 

@@ -67,6 +67,9 @@ class Analysis:
     # The other files the document refers to (its $refs as written): it is judged as
     # the bundle of them all, not alone.
     external: list[str] = field(default_factory=list)
+    # The API design rules report (lint/): {"ruleset", "score", "findings"} for OpenAPI
+    # 3.x, {"ruleset", "applicable": False} for Swagger 2.0; None when not linted.
+    lint: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

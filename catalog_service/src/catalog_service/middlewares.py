@@ -14,6 +14,7 @@ from .api.catalog import cache_key, respond
 from .api.problems import Handler
 from .keys import METRICS, RESPONSE_CACHE
 from .response_cache import CACHE_GENERATION
+from .spec import api_version
 
 # Reads whose responses the catalog handlers cache (see response_cache).
 CACHED_READS = ("/api/catalog", "/api/operations")
@@ -81,6 +82,9 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     is sent."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api"):
+        # The NLGov API Design Rules: every answer of an API says which version it is.
+        response.headers.setdefault("API-Version", api_version())
     if response.content_type == "text/html":
         body = response.body if isinstance(response, web.Response) else None
         hashes = _script_hashes(body) if isinstance(body, bytes) else ""

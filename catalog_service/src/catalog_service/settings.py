@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import lint
 from .logs import LogFormat
 
 
@@ -59,6 +60,12 @@ class Settings:
     keep_invalid_versions: int = 10
     anonymous_validation_timeout: float = 10.0
     validate_queue: int = 4
+    # CATALOG_LINT_RULESET: the Spectral ruleset file every OpenAPI 3.x document is
+    # linted with; None: the NLGov API Design Rules the package carries.
+    lint_ruleset: str | None = None
+    # CATALOG_LINT_TIMEOUT: seconds linting one document may take (within the
+    # validation's own time); a document that needs longer has no report.
+    lint_timeout: float = 60.0
 
     @property
     def effective_lease_seconds(self) -> float:
@@ -151,7 +158,17 @@ class Settings:
             raise SettingsError(f"CATALOG_LOG_FORMAT must be text or json, got {raw_format!r}")
         log_format: LogFormat = "json" if raw_format == "json" else "text"
 
+        lint_ruleset = text("CATALOG_LINT_RULESET")
+        if lint_ruleset is not None:
+            lint_ruleset = str(Path(lint_ruleset).resolve())
+            try:
+                lint.load(lint_ruleset)
+            except lint.RulesetError as exc:
+                raise SettingsError(f"CATALOG_LINT_RULESET: {exc}") from None
+
         return cls(
+            lint_ruleset=lint_ruleset,
+            lint_timeout=number("CATALOG_LINT_TIMEOUT", defaults.lint_timeout, minimum=0.1),
             database_url=database_url,
             data_dir=Path(text("CATALOG_DATA_DIR") or defaults.data_dir),
             host=text("CATALOG_HOST") or defaults.host,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
+
+import yaml
 
 
 def spec_path() -> Path:
@@ -15,3 +18,11 @@ def spec_path() -> Path:
     if checkout.is_file():
         return checkout
     raise FileNotFoundError("openapi/catalog.yaml is neither packaged nor in the checkout")
+
+
+@functools.cache
+def api_version() -> str:
+    """info.version of the service's own OpenAPI document."""
+    with spec_path().open(encoding="utf-8") as file:
+        document = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return str(document["info"]["version"])

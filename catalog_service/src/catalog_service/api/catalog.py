@@ -55,6 +55,7 @@ def entry_body(row: Any) -> dict[str, Any]:
         "status": row["status"],
         "errors_count": row["errors_count"],
         "operations_count": row["operations_count"],
+        "score": row["lint_score"],
         "tags": list(row["tags"]),
         "last_checked_at": iso(row["last_checked_at"]),
         "last_changed_at": iso(row["last_changed_at"]),
@@ -117,6 +118,7 @@ async def list_catalog(
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    min_score: int | None = None,
 ) -> web.Response:
     cache = request.config_dict[RESPONSE_CACHE]
     # Known without a query while the change listener is up: a 304 costs nothing.
@@ -125,12 +127,13 @@ async def list_catalog(
         return _not_modified(etag)
     rows, total = await _page(
         request,
-        ["catalog", q, tag, status],
+        ["catalog", q, tag, status, str(min_score)],
         lambda known: store.list_entries(
             request.config_dict[POOL],
             q=q,
             tag=tag,
             status=status,
+            min_score=min_score,
             limit=limit,
             offset=offset,
             known_total=known,
@@ -143,6 +146,10 @@ async def list_catalog(
 async def get_catalog_entry(request: web.Request, name: str) -> dict[str, Any]:
     row, errors = await store.get_entry(request.config_dict[POOL], name=name)
     return {**entry_body(row), "validation_errors": errors}
+
+
+async def get_lint_report(request: web.Request, name: str) -> dict[str, Any]:
+    return await store.lint_report(request.config_dict[POOL], name=name)
 
 
 async def _document(request: web.Request, name: str) -> tuple[str, str]:

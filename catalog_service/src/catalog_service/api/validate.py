@@ -32,7 +32,15 @@ def _url_request(raw: bytes, content_type: str) -> str | None:
 
 
 def _verdict(analysis: Analysis) -> dict[str, Any]:
-    return {"valid": analysis.valid, "spec_format": analysis.spec_format, "errors": analysis.errors}
+    verdict: dict[str, Any] = {
+        "valid": analysis.valid,
+        "spec_format": analysis.spec_format,
+        "errors": analysis.errors,
+    }
+    # The API design rules report, for OpenAPI 3.x (Swagger 2.0: they do not apply).
+    if analysis.lint is not None and "findings" in analysis.lint:
+        verdict["lint"] = analysis.lint
+    return verdict
 
 
 async def validate(request: web.Request) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -24,7 +25,10 @@ from openapi_spec_validator import (
 )
 from openapi_spec_validator_rs import _core as fast_validator
 
+from .. import lint
 from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError, storable_text
+
+log = logging.getLogger(__name__)
 
 # The reference is openapi-spec-validator with its own, pure-Python JSON Schema
 # backend. Left to itself it switches to jsonschema-rs whenever that package happens
@@ -389,12 +393,41 @@ def contact_of(info: dict[str, Any]) -> dict[str, str] | None:
     return kept or None
 
 
+def lint_report(
+    document: dict[str, Any],
+    spec_format: SpecFormat,
+    errors: list[ValidationError],
+    ruleset: lint.Ruleset,
+    seconds: float = float("inf"),
+) -> dict[str, Any] | None:
+    """The API design rules report on a document: None when the linter failed on it
+    (the verdict stands without it)."""
+    if spec_format == "swagger-2.0":
+        return {"ruleset": ruleset.name, "applicable": False}
+    try:
+        findings = lint.lint(
+            document, ruleset, [(error["path"], error["message"]) for error in errors], seconds=seconds
+        )
+    except lint.OutOfTime:
+        return {"ruleset": ruleset.name, "unfinished": f"linting took longer than {seconds:g} s"}
+    except Exception:  # noqa: BLE001 - a linter bug on a stranger's document must not cost the verdict
+        log.warning("the linter failed on a document", exc_info=True)
+        return None
+    return {
+        "ruleset": ruleset.name,
+        "score": lint.score(findings),
+        "findings": [finding.as_json() for finding in findings],
+    }
+
+
 def analyze(
     raw: bytes,
     declared_charset: str | None = None,
     *,
     max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES,
     bundled: bool = False,
+    ruleset: lint.Ruleset | None = None,
+    lint_seconds: float = float("inf"),
 ) -> Analysis:
     """The whole verdict on one downloaded document (or on a bundle: a "$ref" to
     another file left in it is a value, in an example, that bundling did not follow).
@@ -412,6 +445,9 @@ def analyze(
         return Analysis(spec_format=spec_format, valid=False, errors=[], external=external)
     errors = validation_errors(document, spec_format)
     return Analysis(
+        lint=lint_report(document, spec_format, errors, ruleset, lint_seconds)
+        if ruleset is not None
+        else None,
         spec_format=spec_format,
         valid=not errors,
         errors=errors,

@@ -20,6 +20,7 @@ from urllib.parse import urldefrag
 import aiohttp
 import asyncpg
 
+from .. import lint
 from ..domain import Analysis, Job, Result, TransientFailure, ValidationError
 from ..metrics import Metrics
 from ..settings import Settings
@@ -71,7 +72,11 @@ async def open_collector(
     session = create_session(NetworkPolicy(settings.allowed_networks))
     expanded = EXPANSION_FACTOR * settings.max_spec_bytes
     validators = ValidatorPool(
-        size=settings.workers, timeout=settings.validation_timeout, max_expanded_bytes=expanded
+        size=settings.workers,
+        timeout=settings.validation_timeout,
+        max_expanded_bytes=expanded,
+        lint_ruleset=settings.lint_ruleset,
+        lint_seconds=settings.lint_timeout,
     )
     # POST /api/validate has a worker of its own and a short line: a flood of checks
     # never delays a collection, and waits no longer than a few requests.
@@ -80,6 +85,8 @@ async def open_collector(
         timeout=settings.validation_timeout,
         max_expanded_bytes=expanded,
         max_waiting=settings.validate_queue,
+        lint_ruleset=settings.lint_ruleset,
+        lint_seconds=settings.lint_timeout,
     )
     if prestart:
         validators.start()
@@ -130,6 +137,8 @@ class Collector:
         self.validators = validators
         self.checks = checks
         self.metrics = metrics
+        # Verdicts are reused across projects only when linted with the same rules.
+        self.ruleset_name = lint.load(settings.lint_ruleset).name
         self.replica = replica or replica_name()
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[Result | None]] = set()
@@ -521,13 +530,15 @@ class Collector:
         project, else a worker's. Nothing is validated twice. ``judging``: for POST
         /api/validate, on the checks' worker within that many seconds, verdict only."""
         if judging is not None:
-            known = await store.find_analysis(self.pool, sha256=sha256, verdict_only=True)
+            known = await store.find_analysis(
+                self.pool, sha256=sha256, ruleset=self.ruleset_name, verdict_only=True
+            )
             if known is not None:
                 return known
             return await self.checks.analyze(
                 raw, charset, timeout=judging, verdict_only=True, bundled=bundled
             )
-        analysis = await store.find_analysis(self.pool, sha256=sha256)
+        analysis = await store.find_analysis(self.pool, sha256=sha256, ruleset=self.ruleset_name)
         if analysis is None:
             began = time.perf_counter()
             analysis = await self.validators.analyze(raw, charset, bundled=bundled)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import multiprocessing
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .. import patterns
+from .. import lint, patterns
 from ..compare import diff
 from ..domain import Analysis, Busy, SpecFormat, TransientFailure
 from . import bundle as bundling
@@ -59,12 +60,25 @@ def _serve(conn: Connection) -> None:
         elif kind == "bundle":
             conn.send(bundling.joined(*args))
         else:
-            raw, charset, max_expanded_bytes, verdict_only, bundled = args
-            analysis = analyze(raw, charset, max_expanded_bytes=max_expanded_bytes, bundled=bundled)
+            raw, charset, max_expanded_bytes, verdict_only, bundled, (ruleset, lint_seconds) = args
+            analysis = analyze(
+                raw,
+                charset,
+                max_expanded_bytes=max_expanded_bytes,
+                bundled=bundled,
+                ruleset=_ruleset(ruleset),
+                lint_seconds=lint_seconds,
+            )
             if verdict_only:
                 # The caller needs the verdict only: the parsed document stays here.
                 analysis.content_json, analysis.operations = None, []
             conn.send(analysis)
+
+
+@functools.lru_cache(maxsize=4)
+def _ruleset(path: str | None) -> lint.Ruleset:
+    """The linter's ruleset, read once per worker (the service checked it at start)."""
+    return lint.load(path)
 
 
 def _size(part: Any) -> int:
@@ -124,11 +138,21 @@ class ValidatorPool:
     one (None: no bound); a caller beyond it gets Busy at once."""
 
     def __init__(
-        self, *, size: int, timeout: float, max_expanded_bytes: int, max_waiting: int | None = None
+        self,
+        *,
+        size: int,
+        timeout: float,
+        max_expanded_bytes: int,
+        max_waiting: int | None = None,
+        lint_ruleset: str | None = None,
+        lint_seconds: float = float("inf"),
     ) -> None:
         self.size = size
         self.timeout = timeout
         self.max_expanded_bytes = max_expanded_bytes
+        # The API design rules every document is linted with (None: the NLGov ADR),
+        # and how long linting one may take.
+        self.lint = (lint_ruleset, lint_seconds)
         self.max_waiting = max_waiting
         self._threads = ThreadPoolExecutor(max_workers=size + 1, thread_name_prefix="validator-pipe")
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
@@ -159,7 +183,16 @@ class ValidatorPool:
         a reason that is not the document's (a deadline on a busy machine, a worker
         killed); Busy when the waiting line is full."""
         result = await self._run(
-            ("analyze", raw, declared_charset, self.max_expanded_bytes, verdict_only, bundled), timeout
+            (
+                "analyze",
+                raw,
+                declared_charset,
+                self.max_expanded_bytes,
+                verdict_only,
+                bundled,
+                self.lint,
+            ),
+            timeout,
         )
         assert isinstance(result, Analysis)
         return result

@@ -6,7 +6,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -75,15 +75,25 @@ async def index(request: web.Request) -> web.Response:
         raise BadRequest(f"offset must be a whole number from 0 to {MAX_OFFSET}")
     offset = int(raw_offset)
     tag = _text_parameter(request, "tag", max_length=64)
+    raw_score = request.query.get("min_score") or None
+    if raw_score is not None and not (raw_score.isdigit() and int(raw_score) <= 100):
+        raise BadRequest("min_score must be a whole number from 0 to 100")
+    min_score = int(raw_score) if raw_score is not None else None
     sort = request.query.get("sort") or "name"
     if sort not in store.SORTS:
         raise BadRequest(f"sort must be one of {', '.join(store.SORTS)}")
     pool = request.config_dict[POOL]
     # The same search as GET /api/catalog.
     rows, total = await store.list_entries(
-        pool, q=q, tag=tag, status=status, limit=PAGE_SIZE, offset=offset, sort=sort
+        pool, q=q, tag=tag, status=status, limit=PAGE_SIZE, offset=offset, sort=sort, min_score=min_score
     )
-    chosen = {"q": q, "tag": tag, "status": status, "sort": None if sort == "name" else sort}
+    chosen = {
+        "q": q,
+        "tag": tag,
+        "status": status,
+        "min_score": raw_score,
+        "sort": None if sort == "name" else sort,
+    }
     more = None
     if offset + len(rows) < total:
         more = urlencode({k: v for k, v in {**chosen, "offset": offset + PAGE_SIZE}.items() if v})
@@ -98,6 +108,7 @@ async def index(request: web.Request) -> web.Response:
         q=q,
         status=status,
         tag=tag,
+        min_score=min_score,
         sort=sort,
         sorts=list(store.SORTS),
         total=total,
@@ -133,6 +144,10 @@ async def api_page(request: web.Request) -> web.Response:
         pool, q=None, method=None, project=name, limit=MAX_OPERATIONS_SHOWN, offset=0
     )
     versions, _ = await store.list_versions(pool, name=name, limit=50, offset=0)
+    try:
+        lint = await store.lint_report(pool, name=name)
+    except NotFound:
+        lint = None
     return _render(
         request,
         "api.html",
@@ -142,4 +157,18 @@ async def api_page(request: web.Request) -> web.Response:
         history=history,
         operations=operations,
         versions=[dict(v) | {"sha": v["sha256"].hex()} for v in versions],
+        lint=lint and lint | {"findings": [f | {"place": _place(name, f["path"])} for f in lint["findings"]]},
     )
+
+
+_OPERATION = re.compile(r"/paths/([^/]+)/(get|put|post|delete|options|head|patch|trace)(?:/|$)")
+
+
+def _place(name: str, pointer: str) -> str:
+    """Where a finding is: the operation on this page, else its place in the JSON
+    document (a JSON pointer as the fragment, RFC 6901)."""
+    operation = _OPERATION.match(pointer)
+    if operation:
+        path = operation.group(1).replace("~1", "/").replace("~0", "~")
+        return "#" + quote(f"op-{operation.group(2)}-{path}", safe="/{}-")
+    return f"/api/catalog/{quote(name)}/openapi.json#" + quote(pointer, safe="/~")

@@ -19,7 +19,8 @@ _ENTRY = """
            pub.contact AS document_contact,
            CASE WHEN p.status = 'invalid' THEN coalesce(jsonb_array_length(cur.errors), 0) ELSE 0 END
                AS errors_count,
-           coalesce(pub.operations_count, 0) AS operations_count
+           coalesce(pub.operations_count, 0) AS operations_count,
+           p.lint_score
     FROM {projects} p
     LEFT JOIN documents pub ON pub.id = p.published_document_id
     LEFT JOIN documents cur ON cur.id = p.current_document_id
@@ -43,6 +44,7 @@ async def list_entries(
     limit: int,
     offset: int,
     sort: str = "name",
+    min_score: int | None = None,
     known_total: int | None = None,
 ) -> tuple[list[asyncpg.Record], int]:
     """A page of the catalog, and the total (``known_total`` when the caller knows it)."""
@@ -59,6 +61,9 @@ async def list_entries(
     if status:
         args.append(status)
         conditions.append(f"p.status = ${len(args)}")
+    if min_score is not None:
+        args.append(min_score)
+        conditions.append(f"p.lint_score >= ${len(args)}")
     where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
     # The page is chosen among the projects alone (ORDER BY ... LIMIT over an index:
     # the name index, or GIN for q and tag); only then are the documents of its rows
@@ -111,6 +116,34 @@ async def published_document(db: Executor, *, name: str) -> tuple[str, bytes]:
         }.get(row["status"], "no valid version was ever collected")
         raise NotFound(f"{name!r} has no published document: {why}")
     return row["content_json"], row["sha256"]
+
+
+async def lint_report(db: Executor, *, name: str) -> dict[str, Any]:
+    """The API design rules report on the published version."""
+    row = await db.fetchrow(
+        """SELECT p.status, d.lint, d.spec_format FROM projects p
+           LEFT JOIN documents d ON d.id = p.published_document_id WHERE p.name = $1""",
+        name,
+    )
+    if row is None:
+        raise NotFound(f"no API named {name!r} in the catalog")
+    report: dict[str, Any] | None = row["lint"]
+    if row["spec_format"] is None:
+        raise NotFound(f"{name!r} has no published version, so nothing has been linted")
+    if report is None:
+        raise NotFound(
+            f"the published version of {name!r} has not been linted: it was collected before linting "
+            "began, or the linter could not read it; its next new version will be"
+        )
+    if "unfinished" in report:
+        raise NotFound(
+            f"the published version of {name!r} has no design rules report: {report['unfinished']}"
+        )
+    if report.get("applicable") is False:
+        raise NotFound(
+            f"the API design rules apply to OpenAPI 3.x; {name!r} publishes Swagger 2.0: not applicable"
+        )
+    return report
 
 
 async def list_versions(

@@ -174,25 +174,30 @@ async def queue_depth(db: Executor) -> int:
     return depth
 
 
-async def find_analysis(db: Executor, *, sha256: bytes, verdict_only: bool = False) -> Analysis | None:
-    """A verdict already reached for these exact bytes, in any project (without the
-    document and its operations when ``verdict_only``)."""
+async def find_analysis(
+    db: Executor, *, sha256: bytes, ruleset: str, verdict_only: bool = False
+) -> Analysis | None:
+    """A verdict already reached for these exact bytes, in any project, linted with
+    ``ruleset`` (without the document and its operations when ``verdict_only``)."""
     row = await db.fetchrow(
         f"""
         SELECT id, {"NULL" if verdict_only else "content_json"} AS content_json, spec_format, version,
-               title, description, valid, errors, contact
-        FROM documents WHERE sha256 = $1
+               title, description, valid, errors, contact, lint
+        FROM documents WHERE sha256 = $1 AND lint->>'ruleset' = $2
           -- Verdicts from before bundling, on a document that refers to other files
           -- alone, are not verdicts on it any more.
           AND NOT errors @? '$[*] ? (@.message like_regex "^external reference .* is not fetched")'
         LIMIT 1
         """,
         sha256,
+        ruleset,
     )
     if row is None:
         return None
     if verdict_only:
-        return Analysis(spec_format=row["spec_format"], valid=row["valid"], errors=row["errors"])
+        return Analysis(
+            spec_format=row["spec_format"], valid=row["valid"], errors=row["errors"], lint=row["lint"]
+        )
     operations = await db.fetch(
         "SELECT method, path, operation_id, summary, tags, deprecated FROM operations WHERE document_id = $1",
         row["id"],
@@ -207,6 +212,7 @@ async def find_analysis(db: Executor, *, sha256: bytes, verdict_only: bool = Fal
         contact=row["contact"],
         content_json=row["content_json"],
         operations=[dict(op) | {"tags": list(op["tags"])} for op in operations],
+        lint=row["lint"],
     )
 
 
@@ -224,8 +230,9 @@ async def store_document(
         document_id = await conn.fetchval(
             """
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
-                                   title, description, valid, errors, contact, sources, operations_count)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                   title, description, valid, errors, contact, sources, operations_count,
+                                   lint, lint_score)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             ON CONFLICT (project_id, sha256) DO NOTHING
             RETURNING id
             """,
@@ -242,6 +249,9 @@ async def store_document(
             analysis.contact,
             sources,
             len(analysis.operations),
+            # Messages quote the document (a name with a NUL in it, say).
+            storable(analysis.lint),
+            (analysis.lint or {}).get("score"),
         )
         if document_id is None:
             # The same version again: its files' validators may be newer.
@@ -344,6 +354,8 @@ async def finish(
                 last_changed_at = CASE WHEN $4 THEN now() ELSE last_changed_at END,
                 current_document_id = COALESCE($5, current_document_id),
                 published_document_id = CASE WHEN $6 THEN $5 ELSE published_document_id END,
+                lint_score = CASE WHEN $6 THEN (SELECT lint_score FROM documents WHERE id = $5)
+                                  ELSE lint_score END,
                 -- Validators of the URL collected, never of one the project moved to meanwhile.
                 http_etag = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12 THEN http_etag ELSE $7 END,
                 http_last_modified = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12
