@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -144,6 +145,47 @@ async def test_a_document_too_large_to_lint_in_time_keeps_its_verdict_without_a_
     assert report.status == 404 and "linting took longer than 0.2 s" in (await report.json())["detail"]
     entry = await (await client.get("/api/catalog/groot")).json()
     assert entry["score"] is None
+
+
+async def test_versions_linted_before_or_with_other_rules_are_linted_again_without_a_new_version(
+    linted: Any,
+    db: asyncpg.Connection,
+    make_client: Any,
+    settings: Settings,
+    admin: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    client, _, _ = linted
+    # As a catalog upgraded from before linting finds its versions.
+    await db.execute("UPDATE documents SET lint = NULL, lint_score = NULL")
+    await db.execute("UPDATE projects SET lint_score = NULL")
+    before = await client.get("/api/catalog/semver/lint")
+    assert before.status == 404 and "has not been linted" in (await before.json())["detail"]
+
+    checked = (await (await client.get("/api/projects/semver")).json())["last_checked_at"]
+    await client.post("/api/projects/semver/refresh", headers=admin)
+    project = await collected(client, "semver", after=checked)
+    assert [
+        a["outcome"] for a in (await (await client.get("/api/projects/semver/collections")).json())["items"]
+    ][0] == "unchanged"
+    report = await (await client.get("/api/catalog/semver/lint")).json()
+    assert report["score"] == 88 and triples(report) == spectral("semver-incorrect")
+    assert (await (await client.get("/api/catalog/semver")).json())["score"] == 88
+
+    # The City changes its rules: the next collection of each API lints it with them.
+    rules = tmp_path / "city.yaml"
+    rules.write_text(CITY_RULES)
+    city = await make_client(
+        dataclasses.replace(
+            settings,
+            allowed_networks=LOOPBACK,
+            lint_ruleset=Settings.from_env({"CATALOG_LINT_RULESET": str(rules)}).lint_ruleset,
+        )
+    )
+    await city.post("/api/projects/semver/refresh", headers=admin)
+    await collected(city, "semver", after=project["last_checked_at"])
+    report = await (await city.get("/api/catalog/semver/lint")).json()
+    assert report["ruleset"].startswith("city.yaml") and report["score"] == 100
 
 
 CITY_RULES = """

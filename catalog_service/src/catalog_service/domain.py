@@ -88,6 +88,8 @@ class Job:
     status: Status = "pending"
     published_document_id: int | None = None
     published_sha256: bytes | None = None
+    # The ruleset the published version was linted with (None: never linted).
+    published_ruleset: str | None = None
     # For a document bundled from several files: each file as it was bundled
     # ({"url", "sha256" (hex), "etag", "last_modified"}).
     current_sources: list[dict[str, str | None]] | None = None

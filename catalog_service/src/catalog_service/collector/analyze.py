@@ -400,8 +400,8 @@ def lint_report(
     ruleset: lint.Ruleset,
     seconds: float = float("inf"),
 ) -> dict[str, Any] | None:
-    """The API design rules report on a document: None when the linter failed on it
-    (the verdict stands without it)."""
+    """The API design rules report on a document; one with why there is none when the
+    linter ran out of time or failed on it (the verdict stands without it)."""
     if spec_format == "swagger-2.0":
         return {"ruleset": ruleset.name, "applicable": False}
     try:
@@ -412,12 +412,22 @@ def lint_report(
         return {"ruleset": ruleset.name, "unfinished": f"linting took longer than {seconds:g} s"}
     except Exception:  # noqa: BLE001 - a linter bug on a stranger's document must not cost the verdict
         log.warning("the linter failed on a document", exc_info=True)
-        return None
+        return {"ruleset": ruleset.name, "unfinished": "the linter failed on this document"}
     return {
         "ruleset": ruleset.name,
         "score": lint.score(findings),
         "findings": [finding.as_json() for finding in findings],
     }
+
+
+def relint(content_json: str, ruleset: lint.Ruleset, seconds: float) -> dict[str, Any] | None:
+    """The report on a stored valid version, with the ruleset of today."""
+    document = json.loads(content_json)
+    try:
+        spec_format = spec_format_of(document)
+    except Rejected:
+        return None
+    return lint_report(document, spec_format, [], ruleset, seconds)
 
 
 def analyze(

@@ -237,6 +237,8 @@ class Collector:
             result = self._failed(
                 job, started_at, f"the collection failed: {type(exc).__name__}: {str(exc)[:300]}"
             )
+        if not result.published and job.published_document_id and job.published_ruleset != self.ruleset_name:
+            await self._relint(job)
         if result.large:
             # The document and its parsed form are gone by now: give their memory back.
             release_memory()
@@ -255,6 +257,22 @@ class Collector:
         self.metrics.collections.labels(outcome=result.outcome).inc()
         log.info("collected %s: %s%s", job.name, result.outcome, f" ({result.error})" if result.error else "")
         return result
+
+    async def _relint(self, job: Job) -> None:
+        """Lint the published version again when it was linted with other rules (or
+        stored before linting began): every API gets its report without waiting for a
+        new version, and a changed CATALOG_LINT_RULESET reaches them all."""
+        assert job.published_document_id is not None
+        try:
+            content_json = await store.published_json(self.pool, document_id=job.published_document_id)
+            report = await self.validators.lint(content_json) if content_json else None
+            if report is not None:
+                async with self.pool.acquire() as conn:
+                    await store.save_lint(conn, document_id=job.published_document_id, report=report)
+        except TransientFailure as exc:
+            log.warning("could not lint %s again: %s", job.name, exc)
+        except STORE_ERRORS as exc:
+            log.warning("could not lint %s again: %s: %s", job.name, type(exc).__name__, exc)
 
     async def _collect(self, job: Job, started_at: dt.datetime) -> Result:
         began = time.perf_counter()

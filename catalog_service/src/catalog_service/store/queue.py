@@ -22,6 +22,8 @@ _TAKE_LEASE = """
     RETURNING claimed.trigger, p.id, p.name, p.swagger_url, p.http_etag, p.http_last_modified,
               p.consecutive_failures, p.published_document_id, p.status,
               (SELECT sha256 FROM documents WHERE id = p.published_document_id) AS published_sha256,
+              (SELECT lint->>'ruleset' FROM documents WHERE id = p.published_document_id)
+                  AS published_ruleset,
               (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
               (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid,
               (SELECT sources FROM documents WHERE id = p.current_document_id) AS current_sources
@@ -41,6 +43,7 @@ def _job(row: asyncpg.Record) -> Job:
         trigger=row["trigger"] or "schedule",
         published_document_id=row["published_document_id"],
         published_sha256=row["published_sha256"],
+        published_ruleset=row["published_ruleset"],
         status=row["status"],
         current_sources=row["current_sources"],
     )
@@ -421,3 +424,24 @@ async def list_collections(
     )
     count = "SELECT count(*) FROM collections WHERE project_id = $1"
     return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=[project_id])
+
+
+async def published_json(db: Executor, *, document_id: int) -> str | None:
+    """A stored document as JSON text."""
+    text: str | None = await db.fetchval("SELECT content_json FROM documents WHERE id = $1", document_id)
+    return text
+
+
+async def save_lint(conn: Connection, *, document_id: int, report: dict[str, Any]) -> None:
+    """A version's (new) design rules report, and its score on the project publishing it."""
+    score = report.get("score")
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE documents SET lint = $2, lint_score = $3 WHERE id = $1",
+            document_id,
+            storable(report),
+            score,
+        )
+        await conn.execute(
+            "UPDATE projects SET lint_score = $2 WHERE published_document_id = $1", document_id, score
+        )
