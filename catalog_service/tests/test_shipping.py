@@ -146,7 +146,9 @@ def test_the_image_runs_a_real_command_and_checks_a_real_route() -> None:
     assert "get" in spec["paths"][url.group(1).removeprefix(base)]
 
 
-def test_the_wheel_in_the_image_carries_the_spec_the_migrations_and_the_pages(tmp_path: Path) -> None:
+def test_the_wheel_in_the_image_carries_the_spec_the_migrations_the_pages_and_the_rules(
+    tmp_path: Path,
+) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -182,6 +184,9 @@ def test_the_wheel_in_the_image_carries_the_spec_the_migrations_and_the_pages(tm
         for p in (pages / folder).iterdir()
     }
     assert page_files <= names
+    # The default API design rules, with their licence and provenance.
+    rulesets = SERVICE / "src" / "catalog_service" / "lint" / "rulesets"
+    assert {f"catalog_service/lint/rulesets/{p.name}" for p in rulesets.iterdir()} <= names
 
 
 def documented_variables() -> set[str]:

@@ -393,12 +393,19 @@ def contact_of(info: dict[str, Any]) -> dict[str, str] | None:
     return kept or None
 
 
+# Findings kept with a version, in the order of the document: enough for a team to
+# work through, while a generated document with a hundred thousand of them is not
+# carried whole through the pipe, the event loop and the database.
+MAX_FINDINGS = 1000
+
+
 def lint_report(
     document: dict[str, Any],
     spec_format: SpecFormat,
     errors: list[ValidationError],
     ruleset: lint.Ruleset,
     seconds: float = float("inf"),
+    max_findings: int | None = MAX_FINDINGS,
 ) -> dict[str, Any] | None:
     """The API design rules report on a document; one with why there is none when the
     linter ran out of time or failed on it (the verdict stands without it)."""
@@ -416,7 +423,8 @@ def lint_report(
     return {
         "ruleset": ruleset.name,
         "score": lint.score(findings),
-        "findings": [finding.as_json() for finding in findings],
+        "findings": [finding.as_json() for finding in findings[:max_findings]],
+        "findings_total": len(findings),
     }
 
 
