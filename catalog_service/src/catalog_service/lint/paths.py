@@ -248,26 +248,22 @@ def _under(node: JSONPathMatch) -> list[tuple[Any, Parts]]:
     return out
 
 
-# ... and, under such a node, which objects have a member of each name.
-_named: contextvars.ContextVar[dict[int, dict[str, list[tuple[Any, Parts]]]] | None] = contextvars.ContextVar(
-    "named", default=None
+# ... and, under such a node, which objects have a member of a name.
+_named: contextvars.ContextVar[dict[tuple[int, str], list[tuple[Any, Parts]]] | None] = (
+    contextvars.ContextVar("named", default=None)
 )
 
 
-def _by_name(node: JSONPathMatch) -> dict[str, list[tuple[Any, Parts]]]:
-    """The objects under ``node`` (itself included) by the names of their members."""
+def _holders(node: JSONPathMatch, name: str) -> list[tuple[Any, Parts]]:
+    """The objects under ``node`` (itself included) with a member ``name``."""
     cache = _named.get()
-    found = cache.get(id(node.obj)) if cache is not None else None
+    found = cache.get((id(node.obj), name)) if cache is not None else None
     if found is not None:
         return found
-    index: dict[str, list[tuple[Any, Parts]]] = {}
-    for value, parts in _under(node):
-        if isinstance(value, dict):
-            for name in value:
-                index.setdefault(name, []).append((value, parts))
+    holders = [(value, parts) for value, parts in _under(node) if isinstance(value, dict) and name in value]
     if cache is not None:
-        cache[id(node.obj)] = index
-    return index
+        cache[(id(node.obj), name)] = holders
+    return holders
 
 
 def _match(node: JSONPathMatch, value: Any, parts: Parts) -> _Match:
@@ -283,36 +279,65 @@ class _DescendOnce(JSONPathRecursiveDescentSegment):
     without a depth limit (no recursion)."""
 
     def resolve(self, nodes: Any) -> Any:
+        nodes = list(nodes)
         if all(isinstance(selector, NameSelector) for selector in self.selectors):
             yield from self._members(nodes)
             return
         guards = [selector.names if isinstance(selector, _KeyGuard) else None for selector in self.selectors]
-        seen: set[int] = set()
-        for node in nodes:
-            for value, parts in _under(node):
-                if id(value) in seen:
-                    continue
-                seen.add(id(value))
-                if None not in guards and not (
-                    isinstance(value, dict)
-                    and any(isinstance(key, str) and guard.search(key) for guard in guards for key in value)  # type: ignore[union-attr]
-                ):
-                    continue  # no member's name passes any filter: no match here
-                descendant = _match(node, value, parts)
-                for selector in self.selectors:
-                    yield from selector.resolve(descendant)
-
-    def _members(self, nodes: Any) -> Any:
-        """``..name``: looked up in the index of names, not tried on every node."""
-        seen: set[tuple[int, str]] = set()
-        for node in nodes:
-            index = _by_name(node)
+        for node, value, parts in _descendants_of(nodes):
+            if None not in guards and not (
+                isinstance(value, dict)
+                and any(isinstance(key, str) and guard.search(key) for guard in guards for key in value)  # type: ignore[union-attr]
+            ):
+                continue  # no member's name passes any filter: no match here
+            descendant = _match(node, value, parts)
             for selector in self.selectors:
-                name = str(getattr(selector, "name", ""))
-                for value, parts in index.get(name, ()):
-                    if (id(value), name) not in seen:
-                        seen.add((id(value), name))
+                yield from selector.resolve(descendant)
+
+    def _members(self, nodes: list[JSONPathMatch]) -> Any:
+        """``..name``: from one node, among the objects under it that have the name
+        (found once per run); from many nodes, on one walk over what is under them all."""
+        names = [str(getattr(selector, "name", "")) for selector in self.selectors]
+        if len(nodes) == 1:
+            for name in names:
+                for value, parts in _holders(nodes[0], name):
+                    yield _match(nodes[0], value[name], (*parts, name))
+            return
+        for node, value, parts in _descendants_of(nodes):
+            if isinstance(value, dict):
+                for name in names:
+                    if name in value:
                         yield _match(node, value[name], (*parts, name))
+
+
+def _descendants_of(nodes: list[JSONPathMatch]) -> Iterator[tuple[JSONPathMatch, Any, Parts]]:
+    """(the node it is under, value, path) of every object and array under ``nodes``,
+    each once: one node's are remembered for the rules that start there too; many
+    nodes' (whose parts often overlap through references) are walked together."""
+    if len(nodes) == 1:
+        for value, parts in _under(nodes[0]):
+            yield nodes[0], value, parts
+        return
+    seen: set[int] = set()
+    for node in nodes:
+        stack: list[tuple[Any, Parts]] = [(node.obj, tuple(node.parts))]
+        while stack:
+            value, parts = stack.pop()
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if not len(seen) % 4096:
+                on_time()
+            yield node, value, parts
+            if isinstance(value, dict):
+                items: Any = value.items()
+            elif isinstance(value, list):
+                items = enumerate(value)
+            else:
+                continue
+            children = [(item, (*parts, key)) for key, item in items if isinstance(item, dict | list)]
+            children.reverse()
+            stack.extend(children)
 
 
 class _KeyGuard:
