@@ -154,6 +154,8 @@ async def test_a_document_too_large_to_lint_in_time_keeps_its_verdict_without_a_
     assert report.status == 404 and "linting took longer than 0.2 s" in (await report.json())["detail"]
     entry = await (await client.get("/api/catalog/groot")).json()
     assert entry["score"] is None
+    page = await (await client.get("/apis/groot")).text()
+    assert "No report for the published version: linting took longer than 0.2 s." in page
 
 
 async def test_versions_linted_before_or_with_other_rules_are_linted_again_without_a_new_version(

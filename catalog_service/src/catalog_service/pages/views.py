@@ -144,10 +144,7 @@ async def api_page(request: web.Request) -> web.Response:
         pool, q=None, method=None, project=name, limit=MAX_OPERATIONS_SHOWN, offset=0
     )
     versions, _ = await store.list_versions(pool, name=name, limit=50, offset=0)
-    try:
-        lint = await store.lint_report(pool, name=name)
-    except NotFound:
-        lint = None
+    _, lint = await store.published_lint(pool, name=name)
     return _render(
         request,
         "api.html",
@@ -157,7 +154,8 @@ async def api_page(request: web.Request) -> web.Response:
         history=history,
         operations=operations,
         versions=[dict(v) | {"sha": v["sha256"].hex()} for v in versions],
-        lint=lint and lint | {"findings": [f | {"place": _place(name, f["path"])} for f in lint["findings"]]},
+        lint=lint
+        and lint | {"findings": [f | {"place": _place(name, f["path"])} for f in lint.get("findings", [])]},
     )
 
 

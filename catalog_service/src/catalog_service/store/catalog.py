@@ -118,22 +118,28 @@ async def published_document(db: Executor, *, name: str) -> tuple[str, bytes]:
     return row["content_json"], row["sha256"]
 
 
-async def lint_report(db: Executor, *, name: str) -> dict[str, Any]:
-    """The API design rules report on the published version."""
+async def published_lint(db: Executor, *, name: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The published version's format and its design rules report as stored (None:
+    none yet), or (None, None) when nothing is published."""
     row = await db.fetchrow(
-        """SELECT p.status, d.lint, d.spec_format FROM projects p
+        """SELECT d.lint, d.spec_format FROM projects p
            LEFT JOIN documents d ON d.id = p.published_document_id WHERE p.name = $1""",
         name,
     )
     if row is None:
         raise NotFound(f"no API named {name!r} in the catalog")
-    report: dict[str, Any] | None = row["lint"]
-    if row["spec_format"] is None:
+    return row["spec_format"], row["lint"]
+
+
+async def lint_report(db: Executor, *, name: str) -> dict[str, Any]:
+    """The API design rules report on the published version."""
+    spec_format, report = await published_lint(db, name=name)
+    if spec_format is None:
         raise NotFound(f"{name!r} has no published version, so nothing has been linted")
     if report is None:
         raise NotFound(
-            f"the published version of {name!r} has not been linted: it was collected before linting "
-            "began, or the linter could not read it; its next new version will be"
+            f"the published version of {name!r} has not been linted yet: it was collected before "
+            "linting began, and is linted when it is next collected"
         )
     if "unfinished" in report:
         raise NotFound(
