@@ -8,16 +8,14 @@ from typing import Any
 from .functions import MISSING
 from .paths import Parts
 
-ABSENT = MISSING
-
 
 def child(node: Any, part: str | int) -> Any:
-    """``node[part]`` of a JSON value, or ABSENT."""
+    """``node[part]`` of a JSON value, or MISSING."""
     if isinstance(node, dict):
-        return node.get(part, ABSENT) if isinstance(part, str) else ABSENT
+        return node.get(part, MISSING) if isinstance(part, str) else MISSING
     if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
         return node[part]
-    return ABSENT
+    return MISSING
 
 
 def _unescape(token: str) -> str:
@@ -99,7 +97,7 @@ class Resolved:
                 place, node = target
                 seen += 1
             node = child(node, part)
-            if node is ABSENT:
+            if node is MISSING:
                 return place, False
             place = (*place, part)
         # A node that is itself a reference is reported where the reference is written.

@@ -17,7 +17,8 @@ from .paths import Parts
 Problem = tuple[str, Parts]
 Function = Callable[[Any, dict[str, Any]], list[Problem]]
 
-_MISSING = object()
+# A field the rule names that the value does not have (not the same as null).
+MISSING = object()
 
 
 class OptionsError(ValueError):
@@ -46,21 +47,21 @@ def regex(pattern: str) -> re.Pattern[str]:
 def truthy(value: Any, options: dict[str, Any]) -> list[Problem]:
     return (
         []
-        if value is not _MISSING and value not in (None, False, 0, "")
+        if value is not MISSING and value not in (None, False, 0, "")
         else [("{{place}} must be truthy", ())]
     )
 
 
 def falsy(value: Any, options: dict[str, Any]) -> list[Problem]:
-    return [] if value is _MISSING or value in (None, False, 0, "") else [("{{place}} must be falsy", ())]
+    return [] if value is MISSING or value in (None, False, 0, "") else [("{{place}} must be falsy", ())]
 
 
 def defined(value: Any, options: dict[str, Any]) -> list[Problem]:
-    return [] if value is not _MISSING else [("{{place}} must be defined", ())]
+    return [] if value is not MISSING else [("{{place}} must be defined", ())]
 
 
 def undefined(value: Any, options: dict[str, Any]) -> list[Problem]:
-    return [] if value is _MISSING else [("{{place}} must be undefined", ())]
+    return [] if value is MISSING else [("{{place}} must be undefined", ())]
 
 
 def pattern(value: Any, options: dict[str, Any]) -> list[Problem]:
@@ -99,13 +100,13 @@ def enumeration(value: Any, options: dict[str, Any]) -> list[Problem]:
     values = options.get("values")
     if not isinstance(values, list):
         raise OptionsError('"values" must be a list')
-    if value is _MISSING or isinstance(value, dict | list) or value in values:
+    if value is MISSING or isinstance(value, dict | list) or value in values:
         return []
     return [(f'"{value}" must be equal to one of the allowed values: {", ".join(map(str, values))}', ())]
 
 
 def length(value: Any, options: dict[str, Any]) -> list[Problem]:
-    if isinstance(value, bool) or value is _MISSING:
+    if isinstance(value, bool) or value is MISSING:
         return []
     size = (
         value
@@ -229,7 +230,7 @@ def schema(value: Any, options: dict[str, Any]) -> list[Problem]:
     if not isinstance(options.get("schema"), dict | bool):
         raise OptionsError('"schema" must be a JSON Schema')
     validator = _validator(json.dumps(options["schema"], sort_keys=True), str(options.get("dialect", "auto")))
-    if value is _MISSING:
+    if value is MISSING:
         return [("{{place}} must exist", ())]
     problems: list[Problem] = []
     for error in validator.iter_errors(value):
@@ -251,5 +252,3 @@ CORE: dict[str, Function] = {
     "casing": casing,
     "schema": schema,
 }
-
-MISSING = _MISSING

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import functions, paths
-from .document import ABSENT, Resolved, child, pointer
+from .document import Resolved, child, pointer
 from .paths import Parts
-from .ruleset import NAMES, Rule, Ruleset
+from .ruleset import FUNCTIONS, NAMES, Rule, Ruleset
 
 UNRECOGNIZED = (
     "The provided document does not match any of the registered formats "
@@ -94,7 +94,7 @@ class _Order:
         node = self.document
         for part in parts:
             found = child(node, part)
-            if found is ABSENT:
+            if found is functions.MISSING:
                 break
             if isinstance(node, dict):
                 positions = self.positions.get(id(node))
@@ -185,7 +185,7 @@ def _existing(document: Any, parts: Parts) -> Parts:
     node, place = document, list[str | int]()
     for part in parts:
         node = child(node, part)
-        if node is ABSENT:
+        if node is functions.MISSING:
             break
         place.append(part)
     return tuple(place)
@@ -196,8 +196,6 @@ def _run(
 ) -> list[functions.Problem]:
     if name == "oasDocumentSchema":
         return [(message, _pointer_parts(at)) for at, message in schema_errors or []]
-    from .ruleset import FUNCTIONS
-
     function = FUNCTIONS[name]
     try:
         return list(function(value, options))

@@ -223,26 +223,7 @@ def _under(node: JSONPathMatch) -> list[tuple[Any, Parts]]:
     found = cache.get(id(node.obj)) if cache is not None else None
     if found and found[0][1] == node.parts:
         return found
-    out: list[tuple[Any, Parts]] = []
-    seen: set[int] = set()
-    stack: list[tuple[Any, Parts]] = [(node.obj, tuple(node.parts))]
-    while stack:
-        value, parts = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        out.append((value, parts))
-        if not len(out) % 4096:
-            on_time()
-        if isinstance(value, dict):
-            items: Any = value.items()
-        elif isinstance(value, list):
-            items = enumerate(value)
-        else:
-            continue
-        children = [(item, (*parts, key)) for key, item in items if isinstance(item, dict | list)]
-        children.reverse()
-        stack.extend(children)
+    out = [(value, parts) for _, value, parts in _walk([node])]
     if cache is not None:
         cache[id(node.obj)] = out
     return out
@@ -318,9 +299,17 @@ def _descendants_of(nodes: list[JSONPathMatch]) -> Iterator[tuple[JSONPathMatch,
         for value, parts in _under(nodes[0]):
             yield nodes[0], value, parts
         return
+    for index, value, parts in _walk(nodes):
+        yield nodes[index], value, parts
+
+
+def _walk(starts: list[JSONPathMatch]) -> Iterator[tuple[int, Any, Parts]]:
+    """(which start, value, path) of every object and array under ``starts``, each once
+    (a node shared through references is walked the first time it is met), in
+    document order; without recursion, and within the run's deadline."""
     seen: set[int] = set()
-    for node in nodes:
-        stack: list[tuple[Any, Parts]] = [(node.obj, tuple(node.parts))]
+    for index, start in enumerate(starts):
+        stack: list[tuple[Any, Parts]] = [(start.obj, tuple(start.parts))]
         while stack:
             value, parts = stack.pop()
             if id(value) in seen:
@@ -328,7 +317,7 @@ def _descendants_of(nodes: list[JSONPathMatch]) -> Iterator[tuple[JSONPathMatch,
             seen.add(id(value))
             if not len(seen) % 4096:
                 on_time()
-            yield node, value, parts
+            yield index, value, parts
             if isinstance(value, dict):
                 items: Any = value.items()
             elif isinstance(value, list):
