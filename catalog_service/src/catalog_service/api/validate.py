@@ -3,7 +3,9 @@ and its comparison of two, storing nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -16,6 +18,22 @@ from ..urls import checked_swagger_url
 
 # When a client told to wait may try again.
 RETRY_AFTER_SECONDS = 5
+
+
+@contextlib.contextmanager
+def _checks_answered(failed: str, then: str) -> Iterator[None]:
+    """A check that cannot run now: 429 when the checks' line is full, 503 when no
+    verdict was reached for a reason that is not the document's (``failed`` says what
+    could not be done, ``then`` what it means)."""
+    try:
+        yield
+    except Busy:
+        raise TooManyRequests(
+            "every validation worker for checks is busy and the line is full; try again shortly",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from None
+    except TransientFailure as exc:
+        raise Unavailable(f"{failed}: {exc}; {then}", retry_after=RETRY_AFTER_SECONDS) from None
 
 
 def _url_request(raw: bytes, content_type: str) -> str | None:
@@ -53,23 +71,13 @@ async def validate(request: web.Request) -> dict[str, Any]:
     # Anyone may check a document, within seconds; a team's token buys the full time.
     timeout = None if identified else settings.anonymous_validation_timeout
     url = _url_request(raw, request.content_type)
-    try:
+    with _checks_answered("the document could not be judged", "no verdict was reached"):
         if url is None:
             return _verdict(await collector.judge(raw, request.charset, timeout=timeout))
         # Fetching on someone's behalf is a write-like power: it needs a token.
         if not identified:
             raise Unauthorized("validating a swagger_url needs a bearer token; a document needs none")
         return _verdict(await collector.judge_url(checked_swagger_url(url), timeout=timeout))
-    except Busy:
-        raise TooManyRequests(
-            "every validation worker for checks is busy and the line is full; try again shortly",
-            retry_after=RETRY_AFTER_SECONDS,
-        ) from None
-    except TransientFailure as exc:
-        raise Unavailable(
-            f"the document could not be judged: {exc}; no verdict was reached",
-            retry_after=RETRY_AFTER_SECONDS,
-        ) from None
 
 
 async def diff_documents(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -81,17 +89,8 @@ async def diff_documents(request: web.Request, body: dict[str, Any]) -> dict[str
         base, revision = (orjson.dumps(body[part]) for part in ("base", "revision"))
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise BadRequest(f"the documents cannot be read as JSON: {exc}") from None
-    try:
+    with _checks_answered("the documents could not be compared", "try again shortly"):
         old, new, changes = await collector.compare(base, revision, timeout=timeout)
-    except Busy:
-        raise TooManyRequests(
-            "every validation worker for checks is busy and the line is full; try again shortly",
-            retry_after=RETRY_AFTER_SECONDS,
-        ) from None
-    except TransientFailure as exc:
-        raise Unavailable(
-            f"the documents could not be compared: {exc}; try again shortly", retry_after=RETRY_AFTER_SECONDS
-        ) from None
     found = changes or []
     return {
         "base": _verdict(old),

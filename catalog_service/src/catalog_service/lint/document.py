@@ -84,9 +84,9 @@ class Resolved:
         stack.discard(key)
         return out
 
-    def written(self, parts: Parts) -> tuple[Parts, bool]:
-        """Where the node at ``parts`` of the resolved document is written, and whether
-        it exists; for one that does not, the closest written node that does."""
+    def written(self, parts: Parts) -> Parts:
+        """Where the node at ``parts`` of the resolved document is written; for one that
+        does not exist, the closest written node that does."""
         node, place = self.raw, Parts()
         for part in parts:
             seen = 0
@@ -98,7 +98,7 @@ class Resolved:
                 seen += 1
             node = child(node, part)
             if node is MISSING:
-                return place, False
+                return place
             place = (*place, part)
         # A node that is itself a reference is reported where the reference is written.
-        return place, True
+        return place

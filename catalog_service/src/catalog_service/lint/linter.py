@@ -158,9 +158,7 @@ def _apply(
                 for target_parts, target in _targets(then.field, parts, value):
                     for error, relative in _run(then.function, target, then.options, schema_errors, document):
                         at = (*target_parts, *relative)
-                        place, _ = resolved.written(at) if rule.resolved else (at, True)
-                        if not rule.resolved:
-                            place = _existing(document, at)
+                        place = resolved.written(at) if rule.resolved else _existing(document, at)
                         last = at[-1] if at else ""
                         error = error.replace("{{place}}", f'"{last}" property' if at else "Object")
                         message = _message(rule, error, at, target)

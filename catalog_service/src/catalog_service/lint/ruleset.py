@@ -155,8 +155,8 @@ def parse(text: str, name: str, base: Path | None = None, seen: frozenset[Path] 
     if not isinstance(own, dict):
         raise RulesetError(f"{name}: 'rules' must be a mapping")
     for code, (body, severity) in inherited.items():
-        if code not in own:
-            rules[code] = _built(code, body, severity)
+        if code not in own and severity != OFF:
+            rules[code] = _rule(code, _body(body), severity)
     for code, body in own.items():
         code = str(code)
         if isinstance(body, dict):
@@ -189,12 +189,6 @@ def _body(body: dict[str, Any]) -> dict[str, Any]:
         "resolved": rule.resolved,
         "documentationUrl": rule.documentation_url,
     }
-
-
-def _built(code: str, body: dict[str, Any], severity: int) -> Rule:
-    return (
-        _rule(code, _body(body), severity) if severity != OFF else Rule(code, OFF, (), (), None, None, True)
-    )
 
 
 DEFAULT = Path(__file__).parent / "rulesets" / "linter.yaml"
