@@ -46,19 +46,23 @@ def redacted(url: str) -> str:
 
 
 def checked_swagger_url(raw: str) -> str:
+    return checked_url(raw, field="swagger_url")
+
+
+def checked_url(raw: str, *, field: str) -> str:
     """The spec checks the shape; this checks that it parses to an http(s) URL with a host."""
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in raw):
-        raise BadRequest("swagger_url contains spaces or control characters")
+        raise BadRequest(f"{field} contains spaces or control characters")
     try:
         url = URL(raw)
         scheme, host, port = url.scheme, url.host, url.port
         text = str(url)
     except (ValueError, TypeError):
-        raise BadRequest("swagger_url is not a valid URL") from None
+        raise BadRequest(f"{field} is not a valid URL") from None
     if scheme not in ("http", "https"):
-        raise BadRequest("swagger_url must be an http or https URL")
+        raise BadRequest(f"{field} must be an http or https URL")
     if not host:
-        raise BadRequest("swagger_url has no host")
+        raise BadRequest(f"{field} has no host")
     if port is not None and not 0 < port < 65536:
-        raise BadRequest("swagger_url has an invalid port")
+        raise BadRequest(f"{field} has an invalid port")
     return text

@@ -7,9 +7,10 @@ for every connection of every redirect hop: a forbidden address never receives a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,6 +75,31 @@ class NetworkPolicy:
             return True
         return all(c.is_global and not c.is_multicast for c in candidates)
 
+    async def refusal(self, url: str, *, timeout: float = 5.0) -> str | None:
+        """Why a connection to ``url`` would be refused now (None: it would be made).
+        For a URL kept to be called later (a webhook): said at once to whoever gives
+        it. The policy is still applied at every connection, whatever the name
+        resolves to by then."""
+        disguised = disguised_ipv4(url)
+        if disguised is not None:
+            return f"the host {disguised[0]!r} is the IP address {disguised[1]} in disguise"
+        parsed = URL(url)
+        host = parsed.raw_host or ""
+        try:
+            ipaddress.ip_address(host)
+            addresses = {host}
+        except ValueError:
+            try:
+                async with asyncio.timeout(timeout):
+                    infos = await asyncio.get_running_loop().getaddrinfo(
+                        host, parsed.port, type=socket.SOCK_STREAM
+                    )
+            except (OSError, TimeoutError, UnicodeError):
+                return f"the host {host!r} cannot be resolved"
+            addresses = {str(info[4][0]) for info in infos}
+        refused = [address for address in addresses if not self.allows(address)]
+        return refused_error(refused) if refused else None
+
     def socket_factory(self) -> Callable[[Any], socket.socket]:
         def make_socket(addr_info: Any) -> socket.socket:
             family, type_, proto, _, sockaddr = addr_info
@@ -120,7 +146,7 @@ class Fetched:
     url: str | None = None
 
 
-def _disguised_ipv4(url: str) -> tuple[str, str] | None:
+def disguised_ipv4(url: str) -> tuple[str, str] | None:
     """A host like 2130706433 or 0x7f.1 that C resolvers read as an IPv4 address."""
     try:
         host = URL(url).host or ""
@@ -137,6 +163,67 @@ def _disguised_ipv4(url: str) -> tuple[str, str] | None:
         return None
 
 
+class NetworkFailure(Exception):
+    """What went wrong talking to a stranger's URL, in words for its owner."""
+
+    def __init__(
+        self, outcome: Literal["unreachable", "refused"], error: str, http_status: int | None = None
+    ):
+        super().__init__(error)
+        self.outcome = outcome
+        self.error = error
+        self.http_status = http_status
+
+
+def refused_error(addresses: list[str]) -> str:
+    return (
+        f"refused by the network policy: {', '.join(sorted(set(addresses)))} is not a public "
+        "address and not in CATALOG_ALLOWED_NETWORKS"
+    )
+
+
+@contextlib.asynccontextmanager
+async def guarded(url: str, *, timeout: float, what: str = "download") -> AsyncIterator[None]:
+    """One exchange with ``url`` (a download, a webhook delivery) within ``timeout``
+    seconds, every failure the network can cause turned into a NetworkFailure that
+    says what happened (and which addresses the policy refused)."""
+    disguised = disguised_ipv4(url)
+    if disguised is not None:
+        raise NetworkFailure(
+            "refused",
+            f"refused: the host {disguised[0]!r} is the IP address {disguised[1]} in disguise; "
+            "write addresses in dotted-decimal form",
+        )
+    refused: list[str] = []
+    token = _refused.set(refused)
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError:
+        raise NetworkFailure("unreachable", f"the {what} did not finish within {timeout:g} seconds") from None
+    except aiohttp.TooManyRedirects:
+        raise NetworkFailure("unreachable", f"more than {MAX_REDIRECTS} redirects") from None
+    except aiohttp.InvalidURL as exc:
+        raise NetworkFailure("unreachable", f"invalid URL ({redacted(str(exc.url))})") from None
+    except aiohttp.ClientConnectorError as exc:
+        if refused:
+            raise NetworkFailure("refused", refused_error(refused)) from None
+        raise NetworkFailure(
+            "unreachable",
+            f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})",
+        ) from None
+    except aiohttp.ClientResponseError as exc:
+        raise NetworkFailure(
+            "unreachable", f"bad HTTP response: {exc.message}", http_status=exc.status or None
+        ) from None
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise NetworkFailure(
+            "unreachable", f"{what} failed: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from None
+    finally:
+        _refused.reset(token)
+
+
 async def fetch(
     session: aiohttp.ClientSession,
     url: str,
@@ -147,43 +234,11 @@ async def fetch(
     last_modified: str | None = None,
 ) -> Fetched:
     """Download ``url`` within the limits. Never raises for anything the network does."""
-    disguised = _disguised_ipv4(url)
-    if disguised is not None:
-        return Fetched(
-            "refused",
-            error=f"refused: the host {disguised[0]!r} is the IP address {disguised[1]} in disguise; "
-            "write addresses in dotted-decimal form",
-        )
-    refused: list[str] = []
-    token = _refused.set(refused)
     try:
-        async with asyncio.timeout(timeout):
+        async with guarded(url, timeout=timeout):
             return await _fetch(session, url, max_bytes=max_bytes, etag=etag, last_modified=last_modified)
-    except TimeoutError:
-        return Fetched("unreachable", error=f"the download did not finish within {timeout:g} seconds")
-    except aiohttp.TooManyRedirects:
-        return Fetched("unreachable", error=f"more than {MAX_REDIRECTS} redirects")
-    except aiohttp.InvalidURL as exc:
-        return Fetched("unreachable", error=f"invalid URL ({redacted(str(exc.url))})")
-    except aiohttp.ClientConnectorError as exc:
-        if refused:
-            return Fetched(
-                "refused",
-                error=f"refused by the network policy: {', '.join(sorted(set(refused)))} is not a public "
-                "address and not in CATALOG_ALLOWED_NETWORKS",
-            )
-        return Fetched(
-            "unreachable",
-            error=f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})",
-        )
-    except aiohttp.ClientResponseError as exc:
-        return Fetched(
-            "unreachable", http_status=exc.status or None, error=f"bad HTTP response: {exc.message}"
-        )
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        return Fetched("unreachable", error=f"download failed: {type(exc).__name__}: {str(exc)[:300]}")
-    finally:
-        _refused.reset(token)
+    except NetworkFailure as failure:
+        return Fetched(failure.outcome, http_status=failure.http_status, error=failure.error)
 
 
 async def _fetch(

@@ -43,6 +43,18 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 
 LISTEN_HEARTBEAT_SECONDS = 10.0
 
+
+def free_lease(silent_after: str) -> str:
+    """SQL: a row's lease (lease_owner, lease_expires_at) is free: it expired, or its
+    holder has been silent for ``silent_after`` (a parameter) seconds: stopped, or
+    killed without a word. Projects and webhook deliveries are leased alike."""
+    return f"""
+    (lease_expires_at < now()
+     OR NOT EXISTS (SELECT 1 FROM replicas r
+                    WHERE r.name = lease_owner AND r.heartbeat_at > now() - make_interval(secs => {silent_after})))
+"""
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
