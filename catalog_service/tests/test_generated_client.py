@@ -23,6 +23,7 @@ import yaml
 
 from .conftest import ADMIN_TOKEN, free_port
 from .processes import BIN, CATALOG_SERVICE, running, serve_env
+from .receiver import Receiver
 from .upstream import SWAGGER_2, SWAGGER_2_INVALID, Upstream, openapi_30
 
 PACKAGE = "catalog_service_client"
@@ -112,6 +113,10 @@ async def test_a_client_generated_from_our_spec_drives_a_whole_session(
             )
         }
         changes = generated("api.changes.list_api_changes")
+        hooks = {
+            n: generated(f"api.webhooks.{n}")
+            for n in ("create_project_webhook", "get_webhook", "list_webhook_deliveries")
+        }
         models = generated("models")
 
         async with (
@@ -168,6 +173,21 @@ async def test_a_client_generated_from_our_spec_drives_a_whole_session(
             as_yaml = await catalog["get_openapi_yaml"].asyncio("meldingen", client=anonymous)
             assert yaml.safe_load(as_yaml) == v1
 
+            # The owners want to hear of a breaking change.
+            receiver = Receiver()
+            receiver_server = await aiohttp_server(receiver.app)
+            subscription = await hooks["create_project_webhook"].asyncio(
+                "meldingen",
+                client=admin,
+                body=models.WebhookCreate(
+                    url=str(receiver_server.make_url("/hook")), events=[models.EventType.API_CHANGE_BREAKING]
+                ),
+            )
+            assert isinstance(subscription, models.WebhookCreated)
+            assert subscription.secret.startswith("whsec_")
+            shown = await hooks["get_webhook"].asyncio(subscription.id, client=admin)
+            assert isinstance(shown, models.Webhook) and shown.project == "meldingen"
+
             # A new version that removes an operation: a second version and a breaking change.
             v2 = copy.deepcopy(v1)
             v2["info"]["version"] = "2.0.0"
@@ -184,6 +204,17 @@ async def test_a_client_generated_from_our_spec_drives_a_whole_session(
             assert [v.version for v in versions.items] == ["2.0.0", "1.0.0"]
             changed = await changes.asyncio("meldingen", client=anonymous)
             assert changed.total == 1 and changed.items[0].breaking is True
+            [delivery] = await receiver.wait_for(1)
+            event = models.WebhookEvent.from_dict(delivery.verified(subscription.secret))
+            assert event.type_ == models.EventType.API_CHANGE_BREAKING
+            assert event.data.project == "meldingen" and event.data.changes
+
+            async def delivered() -> Any:
+                sent = await hooks["list_webhook_deliveries"].asyncio(subscription.id, client=admin)
+                return sent if sent.items[0].status.value == "delivered" else None
+
+            sent = await until(delivered)
+            assert sent.items[0].id == delivery.id
 
             # Validate without storing: a document anonymously, a URL with a token.
             verdict = await projects["validate"].asyncio(

@@ -37,6 +37,8 @@ def test_schemathesis_with_every_check_finds_nothing(
         result = subprocess.run(
             [
                 str(BIN / "schemathesis"),
+                "--config-file",
+                str(Path(__file__).with_name("schemathesis.toml")),
                 "run",
                 str(spec_path()),
                 "--url",

@@ -14,7 +14,7 @@ from .api.problems import body_limit, domain_errors, outer_problems
 from .api.ratelimit import rate_limits
 from .api.validation import VALIDATOR_MAP
 from .collector.service import open_collector
-from .keys import ASSEMBLY, COLLECTOR, METRICS, POOL, RESPONSE_CACHE, SETTINGS, Assembly
+from .keys import ASSEMBLY, COLLECTOR, METRICS, POOL, RESPONSE_CACHE, SETTINGS, WEBHOOKS, Assembly
 from .metrics import Metrics
 from .middlewares import cached_reads, request_metrics, security_headers
 from .pages import setup_templates
@@ -23,6 +23,7 @@ from .routes import add_outside_routes
 from .settings import Settings
 from .spec import spec_path
 from .store.db import create_pool, migrate
+from .webhooks.delivery import open_deliverer
 
 
 def _database_url(app: web.Application) -> str:
@@ -73,6 +74,21 @@ async def collector(app: web.Application) -> AsyncIterator[None]:
                     await loop
 
 
+async def webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook outbox's sender, under the collector's replica name (its heartbeat
+    keeps the leases on deliveries alive); woken by the collector's events."""
+    collector = app[COLLECTOR]
+    async with open_deliverer(
+        app[POOL], app[SETTINGS], app[METRICS], replica=collector.replica, run=app[ASSEMBLY].run_scheduler
+    ) as deliverer:
+        app[WEBHOOKS] = deliverer
+        collector.on_events = deliverer.wake
+        try:
+            yield
+        finally:
+            collector.on_events = None
+
+
 def create_app(
     settings: Settings,
     *,
@@ -114,5 +130,5 @@ def create_app(
     app.middlewares.append(cached_reads)
     app.on_response_prepare.append(security_headers)
     add_outside_routes(app)
-    app.cleanup_ctx.extend([database, response_cache, collector])
+    app.cleanup_ctx.extend([database, response_cache, collector, webhooks])
     return app

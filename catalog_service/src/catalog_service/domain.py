@@ -93,6 +93,10 @@ class Job:
     # For a document bundled from several files: each file as it was bundled
     # ({"url", "sha256" (hex), "etag", "last_modified"}).
     current_sources: list[dict[str, str | None]] | None = None
+    # What the project's subscribers are told the change was from.
+    title: str | None = None
+    published_version: str | None = None
+    published_score: int | None = None
 
 
 @dataclass
@@ -112,6 +116,13 @@ class Result:
     keep_cache_headers: bool = False
     # A document over the size at which the process hands memory back afterwards.
     large: bool = False
+    # The new version, for the project's subscribers: its bytes' SHA-256, info.title
+    # and info.version, what changed since the published one, its design rules score.
+    sha256: bytes | None = None
+    title: str | None = None
+    version: str | None = None
+    changes: list[dict[str, Any]] | None = None
+    score: int | None = None
 
     @property
     def failed(self) -> bool:

@@ -11,6 +11,7 @@ from .collector.service import Collector
 from .metrics import Metrics
 from .response_cache import ResponseCache
 from .settings import Settings
+from .webhooks.delivery import Deliverer
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,5 @@ METRICS = web.AppKey("metrics", Metrics)
 # The collector, with its HTTP session (the network policy) and validation workers.
 COLLECTOR = web.AppKey("collector", Collector)
 RESPONSE_CACHE = web.AppKey("response_cache", ResponseCache)
+# Sends the webhook outbox, as the collector's replica.
+WEBHOOKS = web.AppKey("webhooks", Deliverer)

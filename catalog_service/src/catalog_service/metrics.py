@@ -30,6 +30,12 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "catalog_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, retry, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "catalog_http_requests",
             "HTTP requests served, by operation and status",

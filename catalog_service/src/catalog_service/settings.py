@@ -66,6 +66,13 @@ class Settings:
     # CATALOG_LINT_TIMEOUT: seconds linting one document may take (within the
     # validation's own time); a document that needs longer has no report.
     lint_timeout: float = 60.0
+    # Webhooks: seconds one delivery attempt may take (CATALOG_WEBHOOK_TIMEOUT); the
+    # first retry's wait, doubling after each failure up to an hour
+    # (CATALOG_WEBHOOK_RETRY_SECONDS); how long a delivery is retried before it is
+    # marked failed (CATALOG_WEBHOOK_RETRY_FOR).
+    webhook_timeout: float = 10.0
+    webhook_retry_seconds: float = 5.0
+    webhook_retry_for: float = 24 * 3600.0
 
     @property
     def effective_lease_seconds(self) -> float:
@@ -169,6 +176,15 @@ class Settings:
         return cls(
             lint_ruleset=lint_ruleset,
             lint_timeout=number("CATALOG_LINT_TIMEOUT", defaults.lint_timeout, minimum=0.1),
+            webhook_timeout=number(
+                "CATALOG_WEBHOOK_TIMEOUT", defaults.webhook_timeout, minimum=0.1, maximum=300
+            ),
+            webhook_retry_seconds=number(
+                "CATALOG_WEBHOOK_RETRY_SECONDS", defaults.webhook_retry_seconds, minimum=0.01, maximum=3600
+            ),
+            webhook_retry_for=number(
+                "CATALOG_WEBHOOK_RETRY_FOR", defaults.webhook_retry_for, minimum=0, maximum=30 * 24 * 3600
+            ),
             database_url=database_url,
             data_dir=Path(text("CATALOG_DATA_DIR") or defaults.data_dir),
             host=text("CATALOG_HOST") or defaults.host,

@@ -61,7 +61,7 @@ def _kind(request: web.Request) -> web.AppKey[Buckets] | None:
     if canonical.startswith(("/api/validate", "/api/diff")):
         # A team's token is accountable; anonymous checks are limited per address.
         return None if "Authorization" in request.headers else CHECKS
-    if request.method in WRITE_METHODS and canonical.startswith("/api/projects"):
+    if request.method in WRITE_METHODS and canonical.startswith(("/api/projects", "/api/webhooks")):
         return WRITES
     return None
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from connexion.resolver import Resolver
 
-from . import catalog, changes, projects, service, validate
+from . import catalog, changes, projects, service, validate, webhooks
 
-HANDLER_MODULES: tuple[ModuleType, ...] = (projects, catalog, changes, validate, service)
+HANDLER_MODULES: tuple[ModuleType, ...] = (projects, catalog, changes, validate, service, webhooks)
 
 
 def snake_case(operation_id: str) -> str:

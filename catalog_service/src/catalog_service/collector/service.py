@@ -27,6 +27,7 @@ from ..settings import Settings
 from ..store import queue as store
 from ..store.db import UNREACHABLE
 from ..urls import redacted
+from ..webhooks import events as webhook_events
 from . import bundle as bundling
 from .fetch import Fetched, NetworkPolicy, create_session, fetch
 from .workers import RETIRE_AFTER_BYTES, ValidatorPool, release_memory
@@ -142,6 +143,8 @@ class Collector:
         self.replica = replica or replica_name()
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[Result | None]] = set()
+        # Called when a collection wrote webhook events (the deliverer's wake-up).
+        self.on_events: Callable[[], None] | None = None
 
     # -- scheduling ---------------------------------------------------------------
 
@@ -242,6 +245,7 @@ class Collector:
         if result.large:
             # The document and its parsed form are gone by now: give their memory back.
             release_memory()
+        events = self._events(job, result)
         async with self.pool.acquire() as conn:
             kept = await store.finish(
                 conn,
@@ -250,13 +254,39 @@ class Collector:
                 trigger=job.trigger,
                 result=result,
                 next_delay=self.next_delay(result, job.consecutive_failures),
+                events=events,
+                give_up_seconds=self.settings.webhook_retry_for,
             )
+        if kept and events and self.on_events is not None:
+            self.on_events()
         if not kept:
             log.warning("lost the lease on %s before finishing; another replica took over", job.name)
             return None
         self.metrics.collections.labels(outcome=result.outcome).inc()
         log.info("collected %s: %s%s", job.name, result.outcome, f" ({result.error})" if result.error else "")
         return result
+
+    def _events(self, job: Job, result: Result) -> list[tuple[str, str]]:
+        """What the project's webhook subscribers are told of this collection."""
+        published = result.published and result.sha256 != job.published_sha256
+        collected = webhook_events.Collected(
+            name=job.name,
+            title=result.title or job.title,
+            status_before=job.status,
+            status=result.status,
+            error=result.error,
+            new_version=result.changed,
+            published=published,
+            version=result.version,
+            sha256=result.sha256.hex() if result.sha256 else None,
+            previous_version=job.published_version,
+            previous_sha256=job.published_sha256.hex() if job.published_sha256 else None,
+            changes=result.changes,
+            score_before=job.published_score,
+            score=result.score,
+        )
+        base_url = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        return webhook_events.events(collected, base_url=base_url, at=dt.datetime.now(dt.UTC))
 
     async def _relint(self, job: Job) -> None:
         """Lint the published version again when it was linted with other rules (or
@@ -359,6 +389,11 @@ class Collector:
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             large=len(raw) > RETIRE_AFTER_BYTES,
+            sha256=sha256,
+            title=analysis.title,
+            version=analysis.version,
+            changes=changes,
+            score=(analysis.lint or {}).get("score"),
         )
 
     # -- documents split over files -----------------------------------------------

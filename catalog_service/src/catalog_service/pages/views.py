@@ -125,7 +125,7 @@ def _contact(row: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for contact in (row["contact"], row["document_contact"]):
         if isinstance(contact, dict):
-            for key in ("name", "email", "url"):
+            for key in ("team", "name", "email", "url"):
                 if isinstance(contact.get(key), str) and contact[key] and key not in found:
                     found[key] = contact[key]
     return found

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from ..domain import Analysis, Job, Result
 from ..errors import NotFound
-from .db import Connection, Executor, page_total, storable
+from . import webhooks
+from .db import Connection, Executor, free_lease, page_total, storable
 
 # Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger) are
 # leased to $2 for $3 seconds, and returned as jobs.
@@ -26,7 +28,10 @@ _TAKE_LEASE = """
                   AS published_ruleset,
               (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
               (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid,
-              (SELECT sources FROM documents WHERE id = p.current_document_id) AS current_sources
+              (SELECT sources FROM documents WHERE id = p.current_document_id) AS current_sources,
+              coalesce(p.title, (SELECT title FROM documents WHERE id = p.published_document_id)) AS title,
+              (SELECT version FROM documents WHERE id = p.published_document_id) AS published_version,
+              p.lint_score AS published_score
 """
 
 
@@ -46,16 +51,13 @@ def _job(row: asyncpg.Record) -> Job:
         published_ruleset=row["published_ruleset"],
         status=row["status"],
         current_sources=row["current_sources"],
+        title=row["title"],
+        published_version=row["published_version"],
+        published_score=row["published_score"],
     )
 
 
-# A lease is free when it expired, or when its holder has been silent for $4 seconds
-# (stopped, or killed without a word).
-_FREE_LEASE = """
-    (lease_expires_at < now()
-     OR NOT EXISTS (SELECT 1 FROM replicas r
-                    WHERE r.name = lease_owner AND r.heartbeat_at > now() - make_interval(secs => $4)))
-"""
+_FREE_LEASE = free_lease("$4")
 
 
 async def claim_due(
@@ -346,8 +348,12 @@ async def finish(
     trigger: str,
     result: Result,
     next_delay: float,
+    events: Sequence[tuple[str, str]] = (),
+    give_up_seconds: float = 0.0,
 ) -> bool:
-    """Record the attempt and release the lease. False when the lease was lost meanwhile."""
+    """Record the attempt and release the lease, and write the ``events`` it makes to
+    the webhook outbox (to be retried for ``give_up_seconds``) in the same
+    transaction. False when the lease was lost meanwhile (nothing is written)."""
     async with conn.transaction():
         updated = await conn.fetchval(
             """
@@ -403,6 +409,7 @@ async def finish(
             result.document_id,
             replica,
         )
+        await webhooks.enqueue(conn, project_id=job.id, events=events, give_up_seconds=give_up_seconds)
     return True
 
 
