@@ -166,89 +166,92 @@ def limit_type(doc: dict[str, Any]) -> None:
     (param if "swagger" in doc else param["schema"])["type"] = "string"
 
 
-MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str, bool]] = {
+# Each change, and what the checker says of it: oasdiff's rule id and level (the
+# findings besides the version's own change).
+MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], set[tuple[str, str]]]] = {
     "operation added": (
         lambda d: d["paths"]["/pets/{petId}"].__setitem__(
             "delete", {"responses": {"204": {"description": "gone"}}}
         ),
-        "operation-added",
-        False,
+        {("endpoint-added", "info")},
     ),
-    "operation removed": (lambda d: d["paths"]["/pets"].pop("post"), "operation-removed", True),
-    "path removed": (lambda d: d["paths"].pop("/pets/{petId}"), "path-removed", True),
-    "optional parameter added": (lambda d: add_query(d, "sort", False), "parameter-added", False),
-    "required parameter added": (lambda d: add_query(d, "owner", True), "parameter-added", True),
+    "operation removed": (
+        lambda d: d["paths"]["/pets"].pop("post"),
+        {("api-removed-without-deprecation", "breaking")},
+    ),
+    "path removed": (
+        lambda d: d["paths"].pop("/pets/{petId}"),
+        {("api-path-removed-without-deprecation", "breaking")},
+    ),
+    "optional parameter added": (
+        lambda d: add_query(d, "sort", False),
+        {("new-optional-request-parameter", "info")},
+    ),
+    "required parameter added": (
+        lambda d: add_query(d, "owner", True),
+        {("new-required-request-parameter", "breaking")},
+    ),
     "parameter removed": (
         lambda d: d["paths"]["/pets"]["get"]["parameters"].pop(0),
-        "parameter-removed",
-        True,
+        {("request-parameter-removed", "possibly-breaking")},
     ),
     "parameter made required": (
         lambda d: d["paths"]["/pets"]["get"]["parameters"][0].__setitem__("required", True),
-        "parameter-made-required",
-        True,
+        {("request-parameter-became-required", "breaking")},
     ),
-    "parameter type changed": (limit_type, "type-changed", True),
-    "request body made required": (require_body, "request-body-made-required", True),
+    "parameter type changed": (limit_type, {("request-parameter-type-changed", "breaking")}),
+    "request body made required": (require_body, {("request-body-became-required", "breaking")}),
     "response property removed": (
         lambda d: schemas(d)["Pet"]["properties"].pop("name"),
-        "response-property-removed",
-        True,
+        {("response-optional-property-removed", "possibly-breaking")},
     ),
     "required request property added": (
         lambda d: schemas(d)["NewPet"]["required"].append("tag"),
-        "request-property-required",
-        True,
+        {("request-property-became-required", "breaking")},
     ),
     "response property type changed": (
         lambda d: schemas(d)["Pet"]["properties"]["id"].__setitem__("type", "string"),
-        "type-changed",
-        True,
+        {("response-property-type-changed", "breaking")},
     ),
     "response enum value added": (
         lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].append("pending"),
-        "response-enum-value-added",
-        True,
+        {("response-property-enum-value-added", "possibly-breaking")},
     ),
     "response enum value removed": (
         lambda d: schemas(d)["Pet"]["properties"]["status"]["enum"].remove("sold"),
-        "response-enum-value-removed",
-        False,
+        {("response-property-enum-value-removed", "info")},
     ),
     "request enum value removed": (
         lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].remove("dog"),
-        "request-enum-value-removed",
-        True,
+        {("request-property-enum-value-removed", "breaking")},
     ),
     "request enum value added": (
         lambda d: schemas(d)["NewPet"]["properties"]["kind"]["enum"].append("fish"),
-        "request-enum-value-added",
-        False,
+        {("request-property-enum-value-added", "info")},
     ),
     "success status removed": (
         lambda d: (
             d["paths"]["/pets"]["post"]["responses"].__setitem__("200", {"description": "ok"})
             or d["paths"]["/pets"]["post"]["responses"].pop("201")
         ),
-        "response-status-removed",
-        True,
+        {("response-success-status-removed", "breaking"), ("response-success-status-added", "info")},
     ),
     "error status removed": (
         lambda d: d["paths"]["/pets"]["get"]["responses"].pop("404"),
-        "response-status-removed",
-        False,
+        {("response-non-success-status-removed", "info")},
     ),
+    # oasdiff: security is the deployer's to change; clients are told, not broken.
     "security added": (
         lambda d: d["paths"]["/pets"]["get"].__setitem__("security", [{"apiKey": []}]),
-        "security-added",
-        True,
+        {("api-security-added", "info")},
     ),
     "operation deprecated": (
         lambda d: d["paths"]["/pets"]["get"].__setitem__("deprecated", True),
-        "operation-deprecated",
-        False,
+        {("endpoint-deprecated", "info")},
     ),
 }
+
+FIELDS = {"id", "kind", "level", "breaking", "method", "path", "message", "old_pointer", "new_pointer"}
 
 
 @pytest.mark.parametrize("flavour", ["swagger-2.0", "openapi-3.0"])
@@ -256,16 +259,28 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str, bool]] = {
 def test_each_kind_of_change_is_classified(flavour: str, mutation: str) -> None:
     old = swagger2() if flavour == "swagger-2.0" else oas3()
     new = copy.deepcopy(old)
-    change, kind, breaking = MUTATIONS[mutation]
+    change, expected = MUTATIONS[mutation]
     change(new)
     new["info"]["version"] = "2.0.0"  # announced: no unannounced flag here
     changes = diff(old, new)
-    found = [c for c in changes if c["kind"] == kind]
-    assert found, changes
-    assert all(c["breaking"] is breaking for c in found), found
     # Nothing else is reported but the version change.
-    assert {c["kind"] for c in changes} == {kind, "version-changed"}, changes
-    assert all(set(c) == {"kind", "method", "path", "breaking", "message"} for c in changes)
+    assert {(c["id"], c["level"]) for c in changes} == {*expected, ("version-changed", "info")}, changes
+    assert all(set(c) == FIELDS for c in changes)
+    assert all(c["breaking"] is (c["level"] == "breaking") and c["kind"] == c["id"] for c in changes)
+    for c in changes:
+        # Each says where it is written, in the document that has it.
+        for document, pointer in ((old, c["old_pointer"]), (new, c["new_pointer"])):
+            if pointer is not None:
+                assert resolve_pointer(document, pointer) is not None, (c, pointer)
+        assert c["old_pointer"] is not None or c["new_pointer"] is not None
+
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    node = document
+    for part in pointer.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
 
 
 def test_identical_documents_have_no_changes() -> None:
@@ -278,11 +293,15 @@ def test_the_version_change_is_reported_and_is_not_breaking() -> None:
     new["info"]["version"] = "1.1.0"
     assert diff(oas3(), new) == [
         {
+            "id": "version-changed",
             "kind": "version-changed",
+            "level": "info",
             "method": None,
             "path": None,
             "breaking": False,
             "message": "info.version changed from 1.0.0 to 1.1.0",
+            "old_pointer": "/info/version",
+            "new_pointer": "/info/version",
         }
     ]
 
@@ -302,8 +321,7 @@ def test_renamed_path_parameters_are_the_same_endpoint() -> None:
     item = new["paths"].pop("/pets/{petId}")
     item["get"]["parameters"][0]["name"] = "id"
     new["paths"]["/pets/{id}"] = item
-    kinds = {c["kind"] for c in diff(oas3(), new)}
-    assert "path-removed" not in kinds and "operation-added" not in kinds
+    assert [c["id"] for c in diff(oas3(), new)] == []
 
 
 def test_recursive_schemas_end() -> None:
@@ -311,7 +329,7 @@ def test_recursive_schemas_end() -> None:
     # Pet.parent -> Pet -> ...: a change deep in the recursion is still found once.
     schemas(new)["Pet"]["properties"]["status"]["enum"].append("lost")
     changes = diff(old, new)
-    found = [c for c in changes if c["kind"] == "response-enum-value-added"]
+    found = [c for c in changes if c["kind"] == "response-property-enum-value-added"]
     assert found and len(found) <= 4  # once per response that returns a Pet, not forever
 
 
@@ -336,8 +354,8 @@ def test_a_real_document_against_a_modified_copy() -> None:
     )
     changes = diff(old, new)
     kinds = {(c["kind"], c["path"]) for c in changes}
-    assert ("path-removed", first_path) in kinds
-    assert ("parameter-added", "/games") in kinds
+    assert ("api-path-removed-without-deprecation", first_path) in kinds
+    assert ("new-required-request-parameter", "/games") in kinds
     assert changes[0]["kind"] == "unannounced-breaking-change"
     assert len(removed) >= 1
     assert diff(old, copy.deepcopy(old)) == []

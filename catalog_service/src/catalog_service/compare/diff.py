@@ -1,382 +1,631 @@
 """What changed between two valid versions of an API, and what of it breaks clients.
 
 Swagger 2.0 and OpenAPI 3.x are first brought to one shape (operations with their
-parameters, request body, responses and security); local ``$ref``s are followed,
-and a schema met again on the same walk is not walked twice, so recursive schemas
-end. Whether a change breaks depends on its direction: a client *sends* requests
-(anything newly demanded of it breaks) and *reads* responses (anything it can no
-longer rely on, or newly has to understand, breaks).
+parameters, request bodies and responses per media type, security, lifecycle);
+local ``$ref``s are followed (a schema met again on the same walk is not walked
+twice, so recursive schemas end), and every finding says where it is written in the
+old and the new document (JSON pointers).
+
+Whether a change breaks depends on its direction: a client *sends* requests
+(anything newly refused breaks it) and *reads* responses (anything it may now be
+sent that it could not be before breaks it). Findings are named by oasdiff's rule ids
+where one matches, with oasdiff's level for it (oasdiff_rules.json): ``breaking``,
+``possibly-breaking`` or ``info``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
-from ..domain import HTTP_METHODS
+from .document import (
+    STABILITY,
+    Document,
+    Node,
+    Operation,
+    escape,
+    is_json,
+    operations,
+    param_schema,
+    sunset,
+    swagger2_schema,
+)
+from .schemas import Schemas, Where, shown
 
-MAX_SCHEMA_DEPTH = 32
 MAX_CHANGES = 1000
+
+_RULES = json.loads(resources.files(__package__).joinpath("oasdiff_rules.json").read_text("utf-8"))
+OASDIFF_LEVELS: dict[str, str] = _RULES["levels"]
+LEVEL_NAMES = {"ERR": "breaking", "WARN": "possibly-breaking", "INFO": "info"}
+# Findings of ours that oasdiff has no rule for.
+OWN_LEVELS = {
+    "unannounced-breaking-change": "ERR",
+    "version-changed": "INFO",
+    "request-parameter-content-changed": "INFO",
+}
+
+
+def level_of(rule: str) -> str:
+    return LEVEL_NAMES[OASDIFF_LEVELS.get(rule) or OWN_LEVELS.get(rule, "INFO")]
 
 
 @dataclass
 class Change:
-    kind: str
+    id: str
     method: str | None
     path: str | None
-    breaking: bool
     message: str
+    old_pointer: str | None = None
+    new_pointer: str | None = None
+    level: str = ""
+
+    def __post_init__(self) -> None:
+        self.level = self.level or level_of(self.id)
+
+    @property
+    def breaking(self) -> bool:
+        return self.level == "breaking"
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
+            "id": self.id,
+            # The name the catalog used before ids: kept for readers of older answers.
+            "kind": self.id,
+            "level": self.level,
+            "breaking": self.breaking,
             "method": self.method,
             "path": self.path,
-            "breaking": self.breaking,
             "message": self.message,
+            "old_pointer": self.old_pointer,
+            "new_pointer": self.new_pointer,
         }
 
 
 @dataclass
-class Operation:
-    method: str
-    path: str
-    parameters: dict[tuple[str, str], dict[str, Any]]
-    body: dict[str, Any] | None
-    body_required: bool
-    responses: dict[str, dict[str, Any] | None]
-    security: list[dict[str, Any]] | None
-    deprecated: bool
-
-
-@dataclass
-class _Resolver:
-    document: dict[str, Any]
-
-    def resolve(self, node: Any, seen: frozenset[str] = frozenset()) -> tuple[Any, frozenset[str]]:
-        """Follow local $refs; ``seen`` grows with each, so cycles stop."""
-        hops = 0
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and hops < 64:
-            ref = node["$ref"]
-            if not ref.startswith("#") or ref in seen:
-                return {}, seen | {ref}
-            seen = seen | {ref}
-            node = self._pointer(ref)
-            hops += 1
-        return node, seen
-
-    def _pointer(self, ref: str) -> Any:
-        node: Any = self.document
-        for part in ref[1:].split("/")[1:]:
-            part = part.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict):
-                node = node.get(part)
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                return {}
-        return node if node is not None else {}
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _sequence(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _template(path: str) -> str:
-    """/pets/{petId} and /pets/{id} are the same endpoint."""
-    return re.sub(r"\{[^}]*\}", "{}", path)
-
-
-def _media_schema(content: Any) -> dict[str, Any] | None:
-    if not isinstance(content, dict) or not content:
-        return None
-    for media_type, item in content.items():
-        if "json" in media_type and isinstance(item, dict):
-            return item.get("schema") or {}
-    first = next(iter(content.values()))
-    return (first or {}).get("schema") or {} if isinstance(first, dict) else None
-
-
-def _operations(document: dict[str, Any]) -> dict[tuple[str, str], Operation]:
-    resolver = _Resolver(document)
-    swagger2 = "swagger" in document
-    found: dict[tuple[str, str], Operation] = {}
-    paths = _mapping(document.get("paths"))
-    global_security = document.get("security")
-    for path, raw_item in paths.items():
-        item, _ = resolver.resolve(raw_item)
-        if not isinstance(item, dict):
-            continue
-        shared = _sequence(item.get("parameters"))
-        for method in HTTP_METHODS:
-            raw = item.get(method)
-            if not isinstance(raw, dict):
-                continue
-            parameters: dict[tuple[str, str], dict[str, Any]] = {}
-            body: dict[str, Any] | None = None
-            body_required = False
-            for raw_param in [*shared, *(raw.get("parameters") or [])]:
-                param, _ = resolver.resolve(raw_param)
-                if not isinstance(param, dict) or "name" not in param:
-                    continue
-                if param.get("in") == "body":
-                    body = param.get("schema") or {}
-                    body_required = bool(param.get("required"))
-                    continue
-                parameters[(str(param.get("in")), str(param["name"]))] = param
-            if not swagger2 and raw.get("requestBody") is not None:
-                request_body, _ = resolver.resolve(raw["requestBody"])
-                if isinstance(request_body, dict):
-                    body = _media_schema(request_body.get("content")) or {}
-                    body_required = bool(request_body.get("required"))
-            responses: dict[str, dict[str, Any] | None] = {}
-            for status, raw_response in (raw.get("responses") or {}).items():
-                response, _ = resolver.resolve(raw_response)
-                if not isinstance(response, dict):
-                    continue
-                schema = response.get("schema") if swagger2 else _media_schema(response.get("content"))
-                responses[str(status)] = schema
-            security = raw.get("security", global_security)
-            found[(method.upper(), _template(str(path)))] = Operation(
-                method=method.upper(),
-                path=str(path),
-                parameters=parameters,
-                body=body,
-                body_required=body_required,
-                responses=responses,
-                security=security if isinstance(security, list) else None,
-                deprecated=raw.get("deprecated") is True,
-            )
-    return found
-
-
-@dataclass
-class _Differ:
+class _Differ(Schemas):
     old_doc: dict[str, Any]
     new_doc: dict[str, Any]
+    today: dt.date
     changes: list[Change] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.old = _Resolver(self.old_doc)
-        self.new = _Resolver(self.new_doc)
+        self.old = Document(self.old_doc)
+        self.new = Document(self.new_doc)
 
     def add(
-        self, kind: str, op: Operation | None, breaking: bool, message: str, *, path: str | None = None
+        self,
+        rule: str,
+        op: Operation | None,
+        message: str,
+        old: str | None = None,
+        new: str | None = None,
+        *,
+        path: str | None = None,
     ) -> None:
         if len(self.changes) < MAX_CHANGES:
             self.changes.append(
-                Change(kind, op.method if op else None, op.path if op else path, breaking, message)
+                Change(rule, op.method if op else None, op.path if op else path, message, old, new)
             )
 
-    # -- operations -----------------------------------------------------------------
+    # -- paths and operations ---------------------------------------------------------
 
     def run(self) -> list[Change]:
-        old_ops, new_ops = _operations(self.old_doc), _operations(self.new_doc)
+        old_ops, new_ops = operations(self.old), operations(self.new)
         old_paths = {key[1] for key in old_ops}
         new_paths = {key[1] for key in new_ops}
         for template in sorted(old_paths - new_paths):
-            shown = next(op.path for key, op in old_ops.items() if key[1] == template)
-            self.add(
-                "path-removed", None, True, f"path {shown} was removed with all its operations", path=shown
-            )
+            ops = [op for key, op in old_ops.items() if key[1] == template]
+            if all(op.unstable for op in ops):
+                continue
+            self.removed(ops[0], ops, whole_path=True)
         for key in sorted(old_ops.keys() - new_ops.keys()):
-            if key[1] in new_paths:
-                op = old_ops[key]
-                self.add("operation-removed", op, True, f"{op.method} {op.path} was removed")
+            if key[1] in new_paths and not old_ops[key].unstable:
+                self.removed(old_ops[key], [old_ops[key]], whole_path=False)
         for key in sorted(new_ops.keys() - old_ops.keys()):
             op = new_ops[key]
-            self.add("operation-added", op, False, f"{op.method} {op.path} was added")
+            self.add("endpoint-added", op, f"{op.method} {op.path} was added", new=op.pointer)
         for key in sorted(old_ops.keys() & new_ops.keys()):
             self.operation(old_ops[key], new_ops[key])
+        self.webhooks()
         return self.changes
 
-    def operation(self, old: Operation, new: Operation) -> None:
-        if new.deprecated and not old.deprecated:
-            self.add("operation-deprecated", new, False, f"{new.method} {new.path} is now deprecated")
-        for key in sorted(old.parameters.keys() - new.parameters.keys()):
-            self.add("parameter-removed", new, True, f"{key[0]} parameter '{key[1]}' was removed")
-        for key in sorted(new.parameters.keys() - old.parameters.keys()):
-            required = bool(new.parameters[key].get("required"))
+    def removed(self, op: Operation, ops: list[Operation], *, whole_path: bool) -> None:
+        what = f"path {op.path}" if whole_path else f"{op.method} {op.path}"
+        base = "api-path" if whole_path else "api"
+        pointer = f"/paths/{escape(op.path)}" if whole_path else op.pointer
+        target = None if whole_path else op
+        if not all(o.deprecated for o in ops):
             self.add(
-                "parameter-added",
-                new,
-                required,
-                f"{'required' if required else 'optional'} {key[0]} parameter '{key[1]}' was added",
+                f"{base}-removed-without-deprecation",
+                target,
+                f"{what} was removed without deprecation",
+                pointer,
+                path=op.path,
             )
-        for key in sorted(old.parameters.keys() & new.parameters.keys()):
-            old_param, new_param = old.parameters[key], new.parameters[key]
-            if new_param.get("required") and not old_param.get("required"):
+            return
+        sunsets = [sunset(o.raw) for o in ops]
+        if any(present and date is None for present, date in sunsets):
+            rule = "api-path-sunset-parse" if whole_path else "api-deprecated-sunset-parse"
+            self.add(
+                rule,
+                target,
+                f"{what} was removed, and its x-sunset date cannot be read",
+                pointer,
+                path=op.path,
+            )
+            return
+        future = [date for _, date in sunsets if date is not None and date > self.today]
+        if future:
+            self.add(
+                f"{base}-removed-before-sunset",
+                target,
+                f"{what} was removed before its sunset date {max(future)}",
+                pointer,
+                path=op.path,
+            )
+            return
+        self.add(
+            f"{base}-removed-with-deprecation",
+            target,
+            f"{what} was removed after its deprecation",
+            pointer,
+            path=op.path,
+        )
+
+    def operation(self, old: Operation, new: Operation) -> None:
+        # The stability level: checked before anything else, whatever the level.
+        if new.stability is not None and new.stability not in STABILITY:
+            self.add(
+                "api-invalid-stability-level",
+                new,
+                f"x-stability-level {new.stability!r} is not one of {', '.join(STABILITY)}",
+                new=new.pointer + "/x-stability-level",
+            )
+            return
+        if old.stability in STABILITY and new.stability in STABILITY:
+            before, after = (
+                STABILITY.index(old.stability or "stable"),
+                STABILITY.index(new.stability or "stable"),
+            )
+            if after < before:
                 self.add(
-                    "parameter-made-required", new, True, f"{key[0]} parameter '{key[1]}' is now required"
+                    "api-stability-decreased",
+                    new,
+                    f"the stability level went down from {old.stability} to {new.stability}",
+                    old.pointer,
+                    new.pointer,
                 )
-            self.schema(
-                self._param_schema(old_param),
-                self._param_schema(new_param),
+        elif old.stability is None and new.stability in STABILITY and new.stability != "stable":
+            self.add(
+                "api-stability-decreased",
                 new,
-                f"{key[0]} parameter '{key[1]}'",
-                "request",
+                f"the stability level went down to {new.stability}",
+                old.pointer,
+                new.pointer,
             )
+        if old.unstable:
+            return
+        self.lifecycle(old, new)
+        self.parameters(old, new)
         self.request_body(old, new)
         self.responses(old, new)
         self.security(old, new)
 
-    @staticmethod
-    def _param_schema(param: dict[str, Any]) -> dict[str, Any]:
-        # OpenAPI 3 parameters carry a schema; Swagger 2.0 ones are their own schema.
-        schema = param.get("schema")
-        return (
-            schema
-            if isinstance(schema, dict)
-            else {k: v for k, v in param.items() if k in ("type", "enum", "items", "format")}
+    def lifecycle(self, old: Operation, new: Operation) -> None:
+        if new.deprecated and not old.deprecated:
+            present, date = sunset(new.raw)
+            if present and date is None:
+                self.add(
+                    "api-deprecated-sunset-parse",
+                    new,
+                    "the operation was deprecated with an x-sunset date that cannot be read",
+                    new=new.pointer,
+                )
+            else:
+                rule = "endpoint-deprecated-with-sunset" if present else "endpoint-deprecated"
+                self.add(rule, new, f"{new.method} {new.path} was deprecated", old.pointer, new.pointer)
+        elif old.deprecated and not new.deprecated:
+            self.add(
+                "endpoint-reactivated",
+                new,
+                f"{new.method} {new.path} is no longer deprecated",
+                old.pointer,
+                new.pointer,
+            )
+        elif old.deprecated and new.deprecated:
+            had, before = sunset(old.raw)
+            has, after = sunset(new.raw)
+            if had and not has:
+                self.add(
+                    "sunset-deleted",
+                    new,
+                    "the deprecated operation's x-sunset date was removed",
+                    old.pointer,
+                    new.pointer,
+                )
+            elif (has and after is None) or (had and before is None and has):
+                self.add(
+                    "api-path-sunset-parse",
+                    new,
+                    "the operation's x-sunset date cannot be read",
+                    old.pointer,
+                    new.pointer,
+                )
+            elif before is not None and after is not None and after < before:
+                self.add(
+                    "api-sunset-date-changed-too-small",
+                    new,
+                    f"the sunset date was moved earlier, from {before} to {after}",
+                    old.pointer,
+                    new.pointer,
+                )
+
+    # -- parameters -----------------------------------------------------------------
+
+    def parameters(self, old: Operation, new: Operation) -> None:
+        for key in sorted(old.parameters.keys() - new.parameters.keys()):
+            param = old.parameters[key]
+            where, name = param.value.get("in"), param.value.get("name")
+            if param.value.get("deprecated") is True:
+                present, date = sunset(param.value)
+                if present and date is None:
+                    self.add(
+                        "request-parameter-sunset-parse",
+                        new,
+                        f"the {where} parameter '{name}' was removed, and its x-sunset date cannot be read",
+                        param.pointer,
+                    )
+                elif date is not None and date > self.today:
+                    self.add(
+                        "request-parameter-removed-before-sunset",
+                        new,
+                        f"the {where} parameter '{name}' was removed before its sunset date {date}",
+                        param.pointer,
+                    )
+                else:
+                    self.add(
+                        "request-parameter-removed-with-deprecation",
+                        new,
+                        f"the deprecated {where} parameter '{name}' was removed",
+                        param.pointer,
+                    )
+                continue
+            self.add(
+                "request-parameter-removed", new, f"the {where} parameter '{name}' was removed", param.pointer
+            )
+        for key in sorted(new.parameters.keys() - old.parameters.keys()):
+            param = new.parameters[key]
+            where, name = param.value.get("in"), param.value.get("name")
+            if where == "path":
+                self.add(
+                    "new-request-path-parameter",
+                    new,
+                    f"the path parameter '{name}' was added",
+                    new=param.pointer,
+                )
+            else:
+                required = param.value.get("required") is True
+                kind = "required" if required else "optional"
+                rule = (
+                    f"new-{kind}-request-default-parameter-to-existing-path"
+                    if key in new.from_path
+                    else f"new-{kind}-request-parameter"
+                )
+                self.add(rule, new, f"the {kind} {where} parameter '{name}' was added", new=param.pointer)
+        for key in sorted(old.parameters.keys() & new.parameters.keys()):
+            self.parameter(new, old.parameters[key], new.parameters[key])
+
+    def parameter(self, op: Operation, old: Node, new: Node) -> None:
+        where, name = new.value.get("in"), new.value.get("name")
+        said = f"the {where} parameter '{name}'"
+        if new.value.get("required") is True and old.value.get("required") is not True:
+            self.add(
+                "request-parameter-became-required", op, f"{said} became required", old.pointer, new.pointer
+            )
+        elif old.value.get("required") is True and new.value.get("required") is not True and where != "path":
+            self.add(
+                "request-parameter-became-optional", op, f"{said} became optional", old.pointer, new.pointer
+            )
+        if new.value.get("deprecated") is True and old.value.get("deprecated") is not True:
+            present, date = sunset(new.value)
+            if present and date is None:
+                self.add(
+                    "request-parameter-sunset-parse",
+                    op,
+                    f"{said} was deprecated with an x-sunset date that cannot be read",
+                    old.pointer,
+                    new.pointer,
+                )
+            else:
+                self.add(
+                    "request-parameter-deprecated", op, f"{said} was deprecated", old.pointer, new.pointer
+                )
+        elif old.value.get("deprecated") is True and new.value.get("deprecated") is True:
+            had, before = sunset(old.value)
+            has, after = sunset(new.value)
+            if had and not has:
+                self.add(
+                    "request-parameter-sunset-deleted",
+                    op,
+                    f"the x-sunset date of {said} was removed",
+                    old.pointer,
+                    new.pointer,
+                )
+            elif (has and after is None) or (had and before is None and has):
+                self.add(
+                    "request-parameter-sunset-parse",
+                    op,
+                    f"the x-sunset date of {said} cannot be read",
+                    old.pointer,
+                    new.pointer,
+                )
+            elif before is not None and after is not None and after < before:
+                self.add(
+                    "request-parameter-sunset-date-changed-too-small",
+                    op,
+                    f"the sunset date of {said} was moved earlier",
+                    old.pointer,
+                    new.pointer,
+                )
+        elif old.value.get("deprecated") is True and new.value.get("deprecated") is not True:
+            self.add(
+                "request-parameter-reactivated",
+                op,
+                f"{said} is no longer deprecated",
+                old.pointer,
+                new.pointer,
+            )
+        old_schema, _ = self.old.resolve(param_schema(old))
+        new_schema, _ = self.new.resolve(param_schema(new))
+        if isinstance(old_schema.value, dict) and isinstance(new_schema.value, dict):
+            self.default_value(op, old_schema, new_schema, said)
+        self.schema(
+            old_schema,
+            new_schema,
+            op,
+            Where("request", "request-parameter", said, header=where == "header"),
+            0,
         )
 
+    def default_value(self, op: Operation, old: Node, new: Node, said: str) -> None:
+        had, has = "default" in old.value, "default" in new.value
+        if had and has and old.value["default"] != new.value["default"]:
+            self.add(
+                "request-parameter-default-value-changed",
+                op,
+                f"the default of {said} changed from {shown(old.value['default'])} to {shown(new.value['default'])}",
+                old.pointer,
+                new.pointer,
+            )
+        elif has and not had:
+            self.add(
+                "request-parameter-default-value-added",
+                op,
+                f"{said} has a default now: {shown(new.value['default'])}",
+                old.pointer,
+                new.pointer,
+            )
+        elif had and not has:
+            self.add(
+                "request-parameter-default-value-removed",
+                op,
+                f"{said} lost its default {shown(old.value['default'])}",
+                old.pointer,
+                new.pointer,
+            )
+
+    # -- request bodies -------------------------------------------------------------
+
     def request_body(self, old: Operation, new: Operation) -> None:
-        if new.body is not None and new.body_required and (old.body is None or not old.body_required):
-            kind = "request-body-added" if old.body is None else "request-body-made-required"
-            self.add(kind, new, True, "the request body is now required")
-        if old.body is not None and new.body is not None:
-            self.schema(old.body, new.body, new, "the request body", "request")
+        if old.body is None and new.body is None:
+            return
+        if old.body is None:
+            assert new.body is not None
+            required = new.body.value.get("required") is True
+            self.add(
+                "request-body-added-required" if required else "request-body-added-optional",
+                new,
+                f"a{' required' if required else 'n optional'} request body was added",
+                new=new.body.pointer,
+            )
+            return
+        if new.body is None:
+            self.add("request-body-removed", new, "the request body was removed", old.body.pointer)
+            return
+        if new.body.value.get("required") is True and old.body.value.get("required") is not True:
+            self.add(
+                "request-body-became-required",
+                new,
+                "the request body became required",
+                old.body.pointer,
+                new.body.pointer,
+            )
+        elif old.body.value.get("required") is True and new.body.value.get("required") is not True:
+            self.add(
+                "request-body-became-optional",
+                new,
+                "the request body became optional",
+                old.body.pointer,
+                new.body.pointer,
+            )
+        for media in sorted(old.body_content.keys() - new.body_content.keys()):
+            self.add(
+                "request-body-media-type-removed",
+                new,
+                f"the request body may no longer be sent as {media}",
+                old.body_content[media].pointer,
+            )
+        for media in sorted(new.body_content.keys() - old.body_content.keys()):
+            self.add(
+                "request-body-media-type-added",
+                new,
+                f"the request body may now be sent as {media}",
+                new=new.body_content[media].pointer,
+            )
+        for media in sorted(old.body_content.keys() & new.body_content.keys()):
+            old_schema, new_schema = old.body_content[media], new.body_content[media]
+            if old_schema.value is None and new_schema.value is not None:
+                self.add(
+                    "request-body-media-type-schema-added",
+                    new,
+                    f"the {media} request body has a schema now",
+                    new=new_schema.pointer,
+                )
+            elif old_schema.value is not None and new_schema.value is None:
+                self.add(
+                    "request-body-media-type-schema-removed",
+                    new,
+                    f"the {media} request body has no schema any more",
+                    old_schema.pointer,
+                )
+            else:
+                where = Where("request", "request-body", "the request body", loose=not is_json(media))
+                self.schema(old_schema, new_schema, new, where, 0)
+
+    # -- responses --------------------------------------------------------------------
 
     def responses(self, old: Operation, new: Operation) -> None:
         for status in sorted(old.responses.keys() - new.responses.keys()):
+            success = status.startswith("2") or status.upper() == "2XX"
+            self.add(
+                "response-success-status-removed" if success else "response-non-success-status-removed",
+                new,
+                f"the response {status} was removed",
+                old.responses[status].pointer,
+            )
+        for status in sorted(new.responses.keys() - old.responses.keys()):
             success = status.startswith("2")
-            self.add("response-status-removed", new, success, f"response {status} is no longer documented")
+            self.add(
+                "response-success-status-added" if success else "response-non-success-status-added",
+                new,
+                f"the response {status} was added",
+                new=new.responses[status].pointer,
+            )
         for status in sorted(old.responses.keys() & new.responses.keys()):
-            old_schema, new_schema = old.responses[status], new.responses[status]
-            if old_schema is not None and new_schema is not None:
-                self.schema(old_schema, new_schema, new, f"the {status} response", "response")
+            self.response(new, status, old, new)
+
+    def response(self, op: Operation, status: str, old_op: Operation, new_op: Operation) -> None:
+        old_content, new_content = old_op.response_content[status], new_op.response_content[status]
+        for media in sorted(old_content.keys() - new_content.keys()):
+            self.add(
+                "response-media-type-removed",
+                op,
+                f"the {status} response is no longer sent as {media}",
+                old_content[media].pointer,
+            )
+        for media in sorted(new_content.keys() - old_content.keys()):
+            self.add(
+                "response-media-type-added",
+                op,
+                f"the {status} response may now be sent as {media}",
+                new=new_content[media].pointer,
+            )
+        for media in sorted(old_content.keys() & new_content.keys()):
+            old_schema, new_schema = old_content[media], new_content[media]
+            if old_schema.value is None and new_schema.value is not None:
+                self.add(
+                    "response-body-media-type-schema-added",
+                    op,
+                    f"the {status} {media} response has a schema now",
+                    new=new_schema.pointer,
+                )
+            elif old_schema.value is not None and new_schema.value is None:
+                self.add(
+                    "response-body-media-type-schema-removed",
+                    op,
+                    f"the {status} {media} response has no schema any more",
+                    old_schema.pointer,
+                )
+            else:
+                where = Where("response", "response-body", f"the {status} response", loose=not is_json(media))
+                self.schema(old_schema, new_schema, op, where, 0)
+        old_headers, new_headers = old_op.response_headers[status], new_op.response_headers[status]
+        for name in sorted(old_headers.keys() - new_headers.keys()):
+            header, _ = self.old.resolve(old_headers[name])
+            required = isinstance(header.value, dict) and header.value.get("required") is True
+            self.add(
+                "required-response-header-removed" if required else "optional-response-header-removed",
+                op,
+                f"the {status} response no longer has the header {name}",
+                header.pointer,
+            )
+        for name in sorted(new_headers.keys() - old_headers.keys()):
+            self.add(
+                "response-header-added",
+                op,
+                f"the {status} response has a new header {name}",
+                new=new_headers[name].pointer,
+            )
+        for name in sorted(old_headers.keys() & new_headers.keys()):
+            old_header, _ = self.old.resolve(old_headers[name])
+            new_header, _ = self.new.resolve(new_headers[name])
+            if not (isinstance(old_header.value, dict) and isinstance(new_header.value, dict)):
+                continue
+            if old_header.value.get("required") is True and new_header.value.get("required") is not True:
+                self.add(
+                    "response-header-became-optional",
+                    op,
+                    f"the {status} response's header {name} became optional",
+                    old_header.pointer,
+                    new_header.pointer,
+                )
+            old_schema = (
+                old_header.get("schema")
+                if "schema" in old_header.value
+                else Node(swagger2_schema(old_header.value), old_header.pointer)
+            )
+            new_schema = (
+                new_header.get("schema")
+                if "schema" in new_header.value
+                else Node(swagger2_schema(new_header.value), new_header.pointer)
+            )
+            self.schema(
+                old_schema,
+                new_schema,
+                op,
+                Where("response", "response-header", f"the {status} response's header {name}"),
+                0,
+            )
+
+    # -- security -------------------------------------------------------------------
 
     def security(self, old: Operation, new: Operation) -> None:
-        def alternatives(requirements: list[dict[str, Any]] | None) -> set[frozenset[str]]:
+        def alternatives(requirements: list[Any] | None) -> set[frozenset[str]]:
             return {frozenset(r) for r in requirements or [] if isinstance(r, dict)}
 
         before, after = alternatives(old.security), alternatives(new.security)
-        was_open = not before or frozenset() in before
-        is_open = not after or frozenset() in after
-        if was_open and not is_open:
-            schemes = ", ".join(sorted({s for alt in after for s in alt}))
-            self.add("security-added", new, True, f"the operation now requires authentication ({schemes})")
-        elif not is_open and after - before and not before <= after:
-            self.add("security-changed", new, True, "the operation's security requirements changed")
-
-    # -- schemas --------------------------------------------------------------------
-
-    def schema(
-        self,
-        old_raw: Any,
-        new_raw: Any,
-        op: Operation,
-        where: str,
-        direction: str,
-        seen_old: frozenset[str] = frozenset(),
-        seen_new: frozenset[str] = frozenset(),
-        depth: int = 0,
-    ) -> None:
-        if depth > MAX_SCHEMA_DEPTH:
-            return
-        # A $ref already followed on this walk: the rest of it was compared there.
-        if (
-            isinstance(old_raw, dict)
-            and old_raw.get("$ref") in seen_old
-            and isinstance(new_raw, dict)
-            and new_raw.get("$ref") in seen_new
-        ):
-            return
-        old, seen_old = self.old.resolve(old_raw, seen_old)
-        new, seen_new = self.new.resolve(new_raw, seen_new)
-        if not isinstance(old, dict) or not isinstance(new, dict):
-            return
-        old, new = self._merged(old, self.old, seen_old), self._merged(new, self.new, seen_new)
-
-        old_type, new_type = old.get("type"), new.get("type")
-        if old_type is not None and new_type is not None and old_type != new_type:
-            self.add("type-changed", op, True, f"{where}: type changed from {old_type} to {new_type}")
-            return
-
-        old_enum, new_enum = old.get("enum"), new.get("enum")
-        if isinstance(old_enum, list) and isinstance(new_enum, list):
-            removed = [v for v in old_enum if v not in new_enum]
-            added = [v for v in new_enum if v not in old_enum]
-            if direction == "response":
-                if added:
-                    self.add(
-                        "response-enum-value-added", op, True, f"{where}: may now return {_values(added)}"
-                    )
-                if removed:
-                    self.add(
-                        "response-enum-value-removed",
-                        op,
-                        False,
-                        f"{where}: no longer returns {_values(removed)}",
-                    )
-            else:
-                if removed:
-                    self.add(
-                        "request-enum-value-removed",
-                        op,
-                        True,
-                        f"{where}: no longer accepts {_values(removed)}",
-                    )
-                if added:
-                    self.add(
-                        "request-enum-value-added", op, False, f"{where}: now also accepts {_values(added)}"
-                    )
-
-        old_props = _mapping(old.get("properties"))
-        new_props = _mapping(new.get("properties"))
-        old_required = set(old.get("required") or []) if isinstance(old.get("required"), list) else set()
-        new_required = set(new.get("required") or []) if isinstance(new.get("required"), list) else set()
-        if direction == "response":
-            for name in sorted(old_props.keys() - new_props.keys()):
-                self.add("response-property-removed", op, True, f"{where}: property '{name}' was removed")
-        else:
-            for name in sorted(new_required - old_required):
-                self.add("request-property-required", op, True, f"{where}: property '{name}' is now required")
-        for name in sorted(old_props.keys() & new_props.keys()):
-            self.schema(
-                old_props[name],
-                new_props[name],
-                op,
-                f"{where}: property '{name}'",
-                direction,
-                seen_old,
-                seen_new,
-                depth + 1,
+        global_change = "security" not in new.raw and "security" not in old.raw
+        for alt in sorted(after - before, key=sorted):
+            self.add(
+                "api-global-security-added" if global_change else "api-security-added",
+                new,
+                f"the security requirement {', '.join(sorted(alt)) or '(none)'} was added",
+                new=new.security_pointer,
             )
-        if "items" in old and "items" in new:
-            self.schema(
-                old["items"], new["items"], op, f"{where}: items", direction, seen_old, seen_new, depth + 1
+        for alt in sorted(before - after, key=sorted):
+            self.add(
+                "api-global-security-removed" if global_change else "api-security-removed",
+                new,
+                f"the security requirement {', '.join(sorted(alt)) or '(none)'} was removed",
+                old.security_pointer,
             )
 
-    @staticmethod
-    def _merged(schema: dict[str, Any], resolver: _Resolver, seen: frozenset[str]) -> dict[str, Any]:
-        """allOf parts folded into one object schema (properties and required)."""
-        parts = schema.get("allOf")
-        if not isinstance(parts, list):
-            return schema
-        merged = {k: v for k, v in schema.items() if k != "allOf"}
-        properties = dict(merged.get("properties") or {})
-        required = list(merged.get("required") or [])
-        for part in parts:
-            resolved, _ = resolver.resolve(part, seen)
-            if isinstance(resolved, dict):
-                properties.update(resolved.get("properties") or {})
-                required += list(resolved.get("required") or [])
-                merged.setdefault("type", resolved.get("type"))
-        merged["properties"], merged["required"] = properties, required
-        if merged.get("type") is None:
-            merged.pop("type")
-        return merged
-
-
-def _values(values: list[Any]) -> str:
-    shown = ", ".join(repr(v) for v in values[:10])
-    return shown + (f" and {len(values) - 10} more" if len(values) > 10 else "")
+    def webhooks(self) -> None:
+        old_hooks, new_hooks = self.old_doc.get("webhooks"), self.new_doc.get("webhooks")
+        if not isinstance(old_hooks, dict):
+            return
+        for name in sorted(set(old_hooks) - set(new_hooks if isinstance(new_hooks, dict) else {})):
+            self.add(
+                "webhook-removed",
+                None,
+                f"the webhook {name} was removed",
+                f"/webhooks/{escape(name)}",
+                path=None,
+            )
 
 
 def _major(version: Any) -> str | None:
@@ -384,9 +633,10 @@ def _major(version: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every change from ``old`` to ``new``, breaking ones marked; [] when nothing changed."""
-    differ = _Differ(old, new)
+def diff(old: dict[str, Any], new: dict[str, Any], *, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every change from ``old`` to ``new``, each with its rule id and level; [] when
+    nothing changed."""
+    differ = _Differ(old, new, today or dt.date.today())
     changes = differ.run()
     old_version = (old.get("info") or {}).get("version")
     new_version = (new.get("info") or {}).get("version")
@@ -397,8 +647,9 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
                 "version-changed",
                 None,
                 None,
-                False,
                 f"info.version changed from {old_version} to {new_version}",
+                "/info/version",
+                "/info/version",
             ),
         )
     if any(c.breaking for c in changes) and _major(old_version) == _major(new_version):
@@ -408,8 +659,9 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
                 "unannounced-breaking-change",
                 None,
                 None,
-                True,
                 f"breaking changes while the major version stayed {_major(old_version) or old_version!r}",
+                "/info/version",
+                "/info/version",
             ),
         )
     return [c.as_dict() for c in changes]

@@ -1,0 +1,261 @@
+"""Reading a document for comparison: Swagger 2.0 and OpenAPI 3.x brought to one
+shape (operations with their parameters, request bodies and responses per media
+type, security, lifecycle), every value with the JSON pointer where it is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..domain import HTTP_METHODS
+
+# The stability levels of x-stability-level, least stable first; changes to an
+# operation still in draft or alpha break nobody's promise.
+STABILITY = ("draft", "alpha", "beta", "stable")
+UNSTABLE = ("draft", "alpha")
+
+
+def escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass
+class Node:
+    """A value of a document and the JSON pointer where it is written (after $refs)."""
+
+    value: Any
+    pointer: str
+
+    def get(self, key: str) -> Node:
+        value = self.value.get(key) if isinstance(self.value, dict) else None
+        return Node(value, f"{self.pointer}/{escape(str(key))}")
+
+    def at(self, index: int) -> Node:
+        value = self.value[index] if isinstance(self.value, list) and index < len(self.value) else None
+        return Node(value, f"{self.pointer}/{index}")
+
+
+@dataclass
+class Document:
+    root: dict[str, Any]
+
+    def resolve(self, node: Node, seen: frozenset[str] = frozenset()) -> tuple[Node, frozenset[str]]:
+        """Follow local $refs; ``seen`` grows with each, so cycles stop."""
+        hops = 0
+        while isinstance(node.value, dict) and isinstance(node.value.get("$ref"), str) and hops < 64:
+            ref = node.value["$ref"]
+            if not ref.startswith("#") or ref in seen:
+                break
+            seen = seen | {ref}
+            target: Any = self.root
+            for part in ref[1:].split("/")[1:]:
+                part = part.replace("~1", "/").replace("~0", "~")
+                if isinstance(target, dict):
+                    target = target.get(part)
+                elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                    target = target[int(part)]
+                else:
+                    target = None
+                    break
+            node = Node(target, ref[1:])
+            hops += 1
+        return node, seen
+
+
+def template(path: str) -> str:
+    """A path with its parameters' names dropped: /pets/{id} and /pets/{petId} are one."""
+    return re.sub(r"\{[^}/]*\}", "{}", path)
+
+
+def path_params(path: str) -> list[str]:
+    return re.findall(r"\{([^}/]*)\}", path)
+
+
+def is_json(media_type: str) -> bool:
+    return "json" in media_type.lower()
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    pointer: str
+    raw: dict[str, Any]
+    # (location, name) -> the parameter; path parameters by position: ("path", "#0").
+    parameters: dict[tuple[str, str], Node]
+    body: Node | None
+    body_content: dict[str, Node]
+    responses: dict[str, Node]
+    response_content: dict[str, dict[str, Node]]
+    response_headers: dict[str, dict[str, Node]]
+    security: list[Any] | None
+    security_pointer: str
+    # The parameters the path item declares for all its operations.
+    from_path: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def deprecated(self) -> bool:
+        return self.raw.get("deprecated") is True
+
+    @property
+    def stability(self) -> str | None:
+        value = self.raw.get("x-stability-level")
+        return value if isinstance(value, str) else None
+
+    @property
+    def unstable(self) -> bool:
+        return self.stability in UNSTABLE
+
+
+def content_of(doc: Document, node: Node) -> dict[str, Node]:
+    content = node.get("content")
+    if not isinstance(content.value, dict):
+        return {}
+    return {str(media): content.get(media).get("schema") for media in content.value}
+
+
+def operations(doc: Document) -> dict[tuple[str, str], Operation]:
+    root = doc.root
+    swagger2 = "swagger" in root
+    consumes = root.get("consumes") if isinstance(root.get("consumes"), list) else None
+    produces = root.get("produces") if isinstance(root.get("produces"), list) else None
+    found: dict[tuple[str, str], Operation] = {}
+    items: list[tuple[str, Node]] = []
+    # Paths, and the webhooks of OpenAPI 3.1 (requests the API sends, named by name).
+    for section, label in (("paths", "{}"), ("webhooks", "webhook {}")):
+        container = Node(root.get(section), f"/{section}")
+        if isinstance(container.value, dict):
+            items += [(label.format(key), container.get(key)) for key in container.value]
+    global_security = root.get("security")
+    for path, raw_item in items:
+        item, _ = doc.resolve(raw_item)
+        if not isinstance(item.value, dict):
+            continue
+        positions = {name: i for i, name in enumerate(path_params(str(path)))}
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if not isinstance(op.value, dict):
+                continue
+            parameters: dict[tuple[str, str], Node] = {}
+            body: Node | None = None
+            body_content: dict[str, Node] = {}
+            shared = item.get("parameters")
+            own = op.get("parameters")
+            listed = (
+                [shared.at(i) for i in range(len(shared.value or []))]
+                if isinstance(shared.value, list)
+                else []
+            )
+            listed += [own.at(i) for i in range(len(own.value or []))] if isinstance(own.value, list) else []
+            form: dict[str, Any] = {}
+            shared_count = len(shared.value) if isinstance(shared.value, list) else 0
+            from_path: set[tuple[str, str]] = set()
+            for index, raw_param in enumerate(listed):
+                param, _ = doc.resolve(raw_param)
+                if not isinstance(param.value, dict) or "name" not in param.value:
+                    continue
+                where, name = str(param.value.get("in")), str(param.value["name"])
+                if where == "body":
+                    body = param
+                    media = (op.value.get("consumes") or consumes or ["application/json"])[0]
+                    body_content = {str(media): param.get("schema")}
+                    continue
+                if where == "formData":
+                    form[name] = param.value
+                    continue
+                key = (
+                    (where, f"#{positions[name]}") if where == "path" and name in positions else (where, name)
+                )
+                parameters[key] = param
+                if index < shared_count:
+                    from_path.add(key)
+                else:
+                    from_path.discard(key)
+            if form:
+                schema = {
+                    "type": "object",
+                    "properties": {k: swagger2_schema(v) for k, v in form.items()},
+                    "required": [k for k, v in form.items() if v.get("required")],
+                }
+                body = Node({"required": bool(schema["required"])}, op.pointer + "/parameters")
+                body_content = {"application/x-www-form-urlencoded": Node(schema, op.pointer + "/parameters")}
+            if not swagger2 and op.value.get("requestBody") is not None:
+                request_body, _ = doc.resolve(op.get("requestBody"))
+                if isinstance(request_body.value, dict):
+                    body = request_body
+                    body_content = content_of(doc, request_body)
+            responses: dict[str, Node] = {}
+            response_content: dict[str, dict[str, Node]] = {}
+            response_headers: dict[str, dict[str, Node]] = {}
+            raw_responses = op.get("responses")
+            for status in raw_responses.value or {} if isinstance(raw_responses.value, dict) else {}:
+                response, _ = doc.resolve(raw_responses.get(status))
+                if not isinstance(response.value, dict):
+                    continue
+                responses[str(status)] = response
+                if swagger2:
+                    media = (op.value.get("produces") or produces or ["application/json"])[0]
+                    response_schema = response.get("schema")
+                    response_content[str(status)] = (
+                        {str(media): response_schema} if response_schema.value is not None else {}
+                    )
+                else:
+                    response_content[str(status)] = content_of(doc, response)
+                headers = response.get("headers")
+                response_headers[str(status)] = (
+                    {str(h): headers.get(h) for h in headers.value} if isinstance(headers.value, dict) else {}
+                )
+            security = op.value.get("security", global_security)
+            found[(method.upper(), template(str(path)))] = Operation(
+                method=method.upper(),
+                path=str(path),
+                pointer=op.pointer,
+                raw=op.value,
+                parameters=parameters,
+                body=body,
+                body_content=body_content,
+                responses=responses,
+                response_content=response_content,
+                response_headers=response_headers,
+                security=security if isinstance(security, list) else None,
+                security_pointer=op.pointer + "/security" if "security" in op.value else "/security",
+                from_path=from_path,
+            )
+    return found
+
+
+_SWAGGER2_PARAM_KEYS = frozenset(
+    {"type", "format", "items", "enum", "default", "maximum", "minimum", "exclusiveMaximum",
+     "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems",
+     "multipleOf", "collectionFormat"}
+)  # fmt: skip
+
+
+def swagger2_schema(param: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in param.items() if k in _SWAGGER2_PARAM_KEYS}
+
+
+def param_schema(param: Node) -> Node:
+    """OpenAPI 3 parameters carry a schema (or content); Swagger 2.0 ones are their own."""
+    value = param.value
+    if isinstance(value.get("schema"), dict):
+        return param.get("schema")
+    content = value.get("content")
+    if isinstance(content, dict) and content:
+        media = next(iter(content))
+        return param.get("content").get(media).get("schema")
+    return Node(swagger2_schema(value), param.pointer)
+
+
+def sunset(raw: dict[str, Any]) -> tuple[bool, dt.date | None]:
+    """(present, date) of an x-sunset; (True, None) when it cannot be read."""
+    value = raw.get("x-sunset")
+    if value is None:
+        return False, None
+    text = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
+    try:
+        return True, dt.date.fromisoformat(text[:10]) if len(text) >= 10 else None
+    except ValueError:
+        return True, None
