@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -106,7 +107,9 @@ async def test_owners_hear_of_every_change_signed_as_standard_webhooks_say(
     receiver: tuple[Receiver, TestServer],
     admin: dict[str, str],
     make_token: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     client = await make_client(hook_settings)
     up, server = upstream
     rec, rec_server = receiver
@@ -241,6 +244,9 @@ async def test_owners_hear_of_every_change_signed_as_standard_webhooks_say(
         text = await answer.text()
         assert mine["secret"] not in text and everything["secret"] not in text
         assert "secret" not in text
+    # Nor in the log, which tells of every delivery.
+    assert caplog.text.count(" to http://127.0.0.1:") >= seen
+    assert mine["secret"] not in caplog.text and everything["secret"] not in caplog.text
     # The page shows whom to ask.
     page = await (await client.get("/apis/parkeren")).text()
     index = await (await client.get("/")).text()
