@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 from .browser import rendered_dom, screenshot
 from .conftest import ARTIFACTS, collected, register
 from .test_bundles import original, serve_split
+from .upstream import PARKEREN
 
 
 async def test_the_index_page_renders_every_api_in_a_browser(catalog: Any) -> None:
@@ -110,3 +112,35 @@ async def test_swagger_ui_shows_a_document_bundled_from_many_files(
     assert "Unable to render this definition" not in dom
     assert "/v2/Services/{ServiceSid}/Channels" in dom
     await screenshot(page, ARTIFACTS / "screenshots" / "browse-bundled.png")
+
+
+async def test_the_history_of_an_api_shows_each_change_by_operation_with_its_level(
+    catalog: Any, admin: dict[str, str]
+) -> None:
+    client, up, _ = catalog
+    revised = copy.deepcopy(PARKEREN)
+    revised["info"]["version"] = "3.0.0"
+    del revised["paths"]["/vergunningen"]["post"]
+    revised["paths"]["/vergunningen"]["get"]["parameters"] = [
+        {"name": "wijk", "in": "query", "required": True, "schema": {"type": "string"}}
+    ]
+    up.serve("parkeren", revised)
+    before = (await (await client.get("/api/projects/parkeren")).json())["last_checked_at"]
+    assert (await client.post("/api/projects/parkeren/refresh", headers=admin)).status == 202
+    await collected(client, "parkeren", after=before)
+    url = str(client.make_url("/apis/parkeren#changes"))
+    dom = await rendered_dom(url)
+    # One heading per operation, each sentence with its level and oasdiff's rule id.
+    assert '<p class="about"><code>GET /vergunningen</code></p>' in dom
+    assert '<p class="about"><code>POST /vergunningen</code></p>' in dom
+    assert re.search(
+        r'class="badge breaking">breaking</span> the required query parameter .wijk. was added', dom
+    )
+    assert "new-required-request-parameter" in dom and "api-removed-without-deprecation" in dom
+    page = str(client.make_url("/apis/parkeren"))
+    await screenshot(page, ARTIFACTS / "screenshots" / "api-parkeren-changes.png", height=2200)
+    await screenshot(
+        page, ARTIFACTS / "screenshots" / "api-parkeren-changes-phone.png", width=390, height=3800
+    )
+    dutch = await rendered_dom(url, lang="nl")
+    assert "De hele API" in dutch and 'class="badge breaking">brekend</span>' in dutch

@@ -23,7 +23,7 @@ async def refresh(client: TestClient, admin: dict[str, str], name: str) -> dict[
 
 
 async def test_a_changed_document_shows_its_classified_changes_in_the_api_feed_and_pages(
-    make_client: Any, settings: Settings, admin: dict[str, str], aiohttp_server: Any
+    make_client: Any, settings: Settings, admin: dict[str, str], aiohttp_server: Any, db: Any
 ) -> None:
     up = Upstream()
     server = await aiohttp_server(up.app)
@@ -64,10 +64,12 @@ async def test_a_changed_document_shows_its_classified_changes_in_the_api_feed_a
     [change] = changes["items"]
     assert change["breaking"] is True
     assert (change["from_version"], change["to_version"]) == ("1.0.0", "1.1.0")
-    kinds = {(c["kind"], c["path"], c["breaking"]) for c in change["changes"]}
-    assert ("path-removed", "/meldingen/2", True) in kinds
-    assert ("operation-added", "/meldingen/9", False) in kinds
-    assert ("unannounced-breaking-change", None, True) in kinds
+    kinds = {(c["id"], c["path"], c["level"]) for c in change["changes"]}
+    assert ("api-path-removed-without-deprecation", "/meldingen/2", "breaking") in kinds
+    assert ("endpoint-added", "/meldingen/9", "info") in kinds
+    assert ("unannounced-breaking-change", None, "breaking") in kinds
+    removed = next(c for c in change["changes"] if c["id"] == "api-path-removed-without-deprecation")
+    assert (removed["old_pointer"], removed["new_pointer"]) == ("/paths/~1meldingen~12", None)
     versions = await (await client.get("/api/catalog/meldingen/versions")).json()
     by_version = {v["version"]: v["sha256"] for v in versions["items"] if v["valid"]}
     assert (change["from_sha256"], change["to_sha256"]) == (by_version["1.0.0"], by_version["1.1.0"])
@@ -86,7 +88,14 @@ async def test_a_changed_document_shows_its_classified_changes_in_the_api_feed_a
         "afval 1.0.0 → 1.0.1: 1 change",
         "meldingen 1.0.0 → 1.1.0: 4 breaking changes",
     ]
-    assert "BREAKING" in feed.entries[1].summary and "/meldingen/2" in feed.entries[1].summary
+    # The sentences, grouped by what they are about.
+    summary = feed.entries[1].summary.splitlines()
+    assert summary[0] == "The whole API"
+    assert "/meldingen/2" in summary and "GET /meldingen/9" in summary
+    assert (
+        summary[summary.index("/meldingen/2") + 1]
+        == "  [breaking] path /meldingen/2 was removed without deprecation (api-path-removed-without-deprecation)"
+    )
     assert feed.entries[1].link.endswith("/apis/meldingen#changes")
     breaking_feed = feedparser.parse(await (await client.get("/api/changes.atom?breaking=true")).read())
     assert [e.title for e in breaking_feed.entries] == ["meldingen 1.0.0 → 1.1.0: 4 breaking changes"]
@@ -95,7 +104,22 @@ async def test_a_changed_document_shows_its_classified_changes_in_the_api_feed_a
     assert 'href="/apis/meldingen#changes"><span class="badge breaking">breaking</span>' in index
     assert 'href="/apis/afval#changes"><span class="badge compatible">compatible</span>' in index
     page = await (await client.get("/apis/meldingen")).text()
-    assert 'id="changes"' in page and "path /meldingen/2 was removed with all its operations" in page
+    assert 'id="changes"' in page and "path /meldingen/2 was removed without deprecation" in page
+    assert '<p class="about"><code>GET /meldingen/9</code></p>' in page
+    assert '<span class="badge breaking">breaking</span> path /meldingen/2' in page
+
+    # A change recorded before changes had ids and levels reads as one that has them.
+    await db.execute(
+        """
+        UPDATE changes SET changes = (
+            SELECT jsonb_agg(c - 'id' - 'level' - 'old_pointer' - 'new_pointer') FROM jsonb_array_elements(changes) c)
+        """
+    )
+    # (another page size: not the answer cached before)
+    old = await (await client.get("/api/catalog/meldingen/changes", params={"limit": "7"})).json()
+    old = old["items"][0]["changes"]
+    assert {(c["id"], c["level"]) for c in old} >= {("api-path-removed-without-deprecation", "breaking")}
+    assert all(c["old_pointer"] is None for c in old)
 
 
 async def test_two_documents_are_compared_without_storing_anything(client: TestClient, db: Any) -> None:
@@ -108,8 +132,8 @@ async def test_two_documents_are_compared_without_storing_anything(client: TestC
     assert answer.status == 200, await answer.text()
     diff = await answer.json()
     assert diff["breaking"] is True
-    kinds = {c["kind"]: c for c in diff["changes"] if c["breaking"]}
-    assert kinds["path-removed"]["path"] == "/meldingen/2"
+    kinds = {c["id"]: c for c in diff["changes"] if c["breaking"]}
+    assert kinds["api-path-removed-without-deprecation"]["path"] == "/meldingen/2"
     assert "unannounced-breaking-change" in kinds  # and the major version stayed 1
     assert any(c["path"] == "/meldingen/9" and not c["breaking"] for c in diff["changes"])
 
@@ -160,7 +184,7 @@ async def test_any_two_stored_versions_are_compared_on_request(
     assert answer.status == 200, await answer.text()
     [item] = (await answer.json())["items"]
     assert (item["from_version"], item["to_version"], item["breaking"]) == ("1.0.0", "3.0.0", True)
-    removed = {c["path"] for c in item["changes"] if c["kind"] == "path-removed"}
+    removed = {c["path"] for c in item["changes"] if c["id"] == "api-path-removed-without-deprecation"}
     assert removed == {"/meldingen/1", "/meldingen/2"}
     # Backwards, by SHA-256: the same paths come back, and nothing breaks.
     back = await (

@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
+from ..compare import by_operation, normalized
 from ..errors import Unavailable
 from ..keys import COLLECTOR, POOL
 from ..store import catalog as catalog_store
@@ -30,7 +31,7 @@ def change_body(row: Any) -> dict[str, Any]:
         "to_version": row["to_version"],
         "collected_at": iso(row["collected_at"]),
         "breaking": row["breaking"],
-        "changes": list(row["changes"]),
+        "changes": [normalized(change) for change in row["changes"]],
     }
 
 
@@ -130,12 +131,10 @@ async def changes_feed(request: web.Request, breaking: bool = False) -> web.Resp
             },
         )
         ET.SubElement(entry, f"{{{ATOM}}}category", {"term": "breaking" if row["breaking"] else "compatible"})
-        lines = [
-            ("BREAKING " if c["breaking"] else "")
-            + (f"{c['method']} {c['path']}: " if c["method"] else "")
-            + c["message"]
-            for c in row["changes"]
-        ]
+        lines: list[str] = []
+        for about, changes in by_operation([normalized(c) for c in row["changes"]]):
+            lines.append(about or "The whole API")
+            lines += [f"  [{c['level']}] {c['message']} ({c['id']})" for c in changes]
         _element(entry, "summary", "\n".join(lines), type="text")
     body = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return web.Response(

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..api.catalog import entry_body
 from ..api.problems import DATABASE_ERRORS
+from ..compare import by_operation, normalized
 from ..domain import STATUSES
 from ..errors import BadRequest, CatalogError, NotFound
 from ..keys import POOL
@@ -151,7 +152,7 @@ async def api_page(request: web.Request) -> web.Response:
         e=entry_body(row) | {"owner": row["owner"], "contact": _contact(row)},
         errors=errors,
         collections=collections,
-        history=history,
+        history=[dict(h) | {"groups": by_operation([normalized(c) for c in h["changes"]])} for h in history],
         operations=operations,
         versions=[dict(v) | {"sha": v["sha256"].hex()} for v in versions],
         lint=lint
