@@ -359,3 +359,19 @@ def test_a_real_document_against_a_modified_copy() -> None:
     assert changes[0]["kind"] == "unannounced-breaking-change"
     assert len(removed) >= 1
     assert diff(old, copy.deepcopy(old)) == []
+
+
+def test_a_shared_schema_changed_is_reported_for_each_operation_that_uses_it() -> None:
+    old = oas3()
+    new = copy.deepcopy(old)
+    new["info"]["version"] = "2.0.0"
+    schemas(new)["Pet"]["properties"]["id"]["type"] = "string"
+    found = {(c["method"], c["path"]) for c in diff(old, new) if c["id"] == "response-property-type-changed"}
+    # Every operation answering with a Pet, each once; schemas nobody changed are not walked.
+    users = {
+        (method.upper(), path)
+        for path, item in old["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "Pet" in json.dumps(op.get("responses"))
+    }
+    assert found == users and len(users) >= 2

@@ -33,6 +33,7 @@ from .document import (
     param_schema,
     sunset,
     swagger2_schema,
+    unchanged_refs,
 )
 from .schemas import Schemas, Where, shown
 
@@ -95,6 +96,8 @@ class _Differ(Schemas):
     def __post_init__(self) -> None:
         self.old = Document(self.old_doc)
         self.new = Document(self.new_doc)
+        self.unchanged = unchanged_refs(self.old_doc, self.new_doc)
+        self.visited = set()
 
     def add(
         self,
@@ -106,7 +109,8 @@ class _Differ(Schemas):
         *,
         path: str | None = None,
     ) -> None:
-        if len(self.changes) < MAX_CHANGES:
+        self.full = len(self.changes) >= MAX_CHANGES
+        if not self.full:
             self.changes.append(
                 Change(rule, op.method if op else None, op.path if op else path, message, old, new)
             )
@@ -177,6 +181,7 @@ class _Differ(Schemas):
         )
 
     def operation(self, old: Operation, new: Operation) -> None:
+        self.visited = set()
         # The stability level: checked before anything else, whatever the level.
         if new.stability is not None and new.stability not in STABILITY:
             self.add(

@@ -259,3 +259,60 @@ def sunset(raw: dict[str, Any]) -> tuple[bool, dt.date | None]:
         return True, dt.date.fromisoformat(text[:10]) if len(text) >= 10 else None
     except ValueError:
         return True, None
+
+
+_ABSENT = object()
+
+
+def _target(root: Any, ref: str) -> Any:
+    """What a local $ref points at, without following further; _ABSENT when nothing."""
+    node = root
+    for part in ref[1:].split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _ABSENT
+    return node
+
+
+def _refs_in(value: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#"):
+                found.add(ref)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def unchanged_refs(old_root: Any, new_root: Any) -> frozenset[str]:
+    """The local $refs that point at the same value in both documents, and whose
+    values refer only to such $refs: comparing through one of them finds nothing, so
+    a walk need not go there (shared schemas are reached from every operation)."""
+    refs = _refs_in(old_root) | _refs_in(new_root)
+    inner: dict[str, set[str]] = {}
+    dirty: set[str] = set()
+    for ref in refs:
+        before, after = _target(old_root, ref), _target(new_root, ref)
+        if before is _ABSENT or after is _ABSENT or before != after:
+            dirty.add(ref)
+        inner[ref] = _refs_in(before) | _refs_in(after)
+    users: dict[str, set[str]] = {}
+    for ref, inside in inner.items():
+        for target in inside:
+            users.setdefault(target, set()).add(ref)
+    pending = list(dirty)
+    while pending:
+        for user in users.get(pending.pop(), ()):
+            if user not in dirty:
+                dirty.add(user)
+                pending.append(user)
+    return frozenset(refs - dirty)

@@ -104,6 +104,12 @@ class Schemas:
 
     old: Document
     new: Document
+    # $refs whose values are the same in both documents, all the way down.
+    unchanged: frozenset[str] = frozenset()
+    # The schema pairs compared so far for the operation at hand.
+    visited: set[tuple[str, str, str, str]]
+    # Whether as many changes as are kept have been found (nothing more is looked for).
+    full: bool = False
 
     def add(
         self,
@@ -127,22 +133,27 @@ class Schemas:
         seen_old: frozenset[str] = frozenset(),
         seen_new: frozenset[str] = frozenset(),
     ) -> None:
-        if depth > MAX_SCHEMA_DEPTH:
+        if depth > MAX_SCHEMA_DEPTH or self.full:
             return
         old_raw, new_raw = old_node.value, new_node.value
-        if (
-            isinstance(old_raw, dict)
-            and old_raw.get("$ref") in seen_old
-            and isinstance(new_raw, dict)
-            and new_raw.get("$ref") in seen_new
-        ):
-            return
+        if isinstance(old_raw, dict) and isinstance(new_raw, dict):
+            ref = old_raw.get("$ref")
+            if ref is not None and (
+                (ref in seen_old and new_raw.get("$ref") in seen_new)
+                # the same schema, unchanged, in both: nothing to find there
+                or (ref == new_raw.get("$ref") and ref in self.unchanged)
+            ):
+                return
         old, seen_old = self.old.resolve(old_node, seen_old)
         new, seen_new = self.new.resolve(new_node, seen_new)
         if not isinstance(old.value, dict) or not isinstance(new.value, dict):
             return
-        if old.value == new.value and old.pointer == new.pointer and not seen_old and not seen_new:
+        # A pair met again within one operation (a schema reached by two ways) was
+        # compared the first time.
+        visit = (old.pointer, new.pointer, where.direction, where.prefix)
+        if visit in self.visited:
             return
+        self.visited.add(visit)
         request = where.direction == "request"
         o, n = old.value, new.value
         p = where.prefix
