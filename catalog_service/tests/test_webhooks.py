@@ -100,6 +100,27 @@ async def refresh(client: TestClient, name: str, headers: dict[str, str]) -> Non
     await collected(client, name, after=before)
 
 
+async def deliveries_once(
+    client: TestClient,
+    hook_id: str,
+    headers: dict[str, str],
+    status: str,
+    *,
+    count: int = 1,
+    timeout: float = 20,
+) -> list[dict[str, Any]]:
+    """The subscription's deliveries once ``count`` of them have ``status`` (a receiver
+    answers before the sender records the answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items: list[dict[str, Any]] = (
+            await (await client.get(f"/api/webhooks/{hook_id}/deliveries", headers=headers)).json()
+        )["items"]
+        if sum(item["status"] == status for item in items) >= count or time.monotonic() > deadline:
+            return items
+        await asyncio.sleep(0.05)
+
+
 async def test_owners_hear_of_every_change_signed_as_standard_webhooks_say(
     make_client: Any,
     hook_settings: Settings,
@@ -226,11 +247,11 @@ async def test_owners_hear_of_every_change_signed_as_standard_webhooks_say(
     assert len(rec.received) == seen  # and nothing more came
 
     # What was sent is on record, with the ids the receiver saw.
-    deliveries = await (await client.get(f"/api/webhooks/{mine['id']}/deliveries", headers=team)).json()
-    assert deliveries["total"] == 5
-    assert {d["status"] for d in deliveries["items"]} == {"delivered"}
-    assert {d["attempts"] for d in deliveries["items"]} == {1}
-    assert {d["id"] for d in deliveries["items"]} == {d.id for d in rec.received if d.path == "/team"}
+    deliveries = await deliveries_once(client, mine["id"], team, "delivered", count=5)
+    assert len(deliveries) == 5
+    assert {d["status"] for d in deliveries} == {"delivered"}
+    assert {d["attempts"] for d in deliveries} == {1}
+    assert {d["id"] for d in deliveries} == {d.id for d in rec.received if d.path == "/team"}
 
     # The secret was shown once: never again, in any answer.
     for path in (
@@ -398,8 +419,7 @@ async def test_a_receiver_down_for_a_while_gets_the_delivery_after_retries_with_
     assert len({a.id for a in attempts}) == 1
     for attempt in attempts:
         assert attempt.verified(hook["secret"])["type"] == "api.valid"
-    deliveries = await (await client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=admin)).json()
-    [delivery] = deliveries["items"]
+    [delivery] = await deliveries_once(client, hook["id"], admin, "delivered")
     assert delivery["id"] == attempts[0].id
     assert delivery["status"] == "delivered" and delivery["attempts"] == 4
     assert delivery["last_http_status"] == 204 and delivery["last_error"] is None
@@ -430,13 +450,8 @@ async def test_a_delivery_retried_past_its_time_fails_and_can_be_sent_again(
     )
 
     deliveries_url = f"/api/webhooks/{hook['id']}/deliveries"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        [delivery] = (await (await client.get(deliveries_url, headers=admin)).json())["items"] or [None]
-        if delivery is not None and delivery["status"] == "failed":
-            break
-        await asyncio.sleep(0.1)
-    assert delivery is not None and delivery["status"] == "failed"
+    [delivery] = await deliveries_once(client, hook["id"], admin, "failed")
+    assert delivery["status"] == "failed"
     assert delivery["attempts"] >= 2 and delivery["next_attempt_at"] is None
     assert delivery["last_http_status"] == 500 and delivery["last_error"] == "HTTP 500 Internal Server Error"
     tried = len(rec.received)
@@ -448,12 +463,7 @@ async def test_a_delivery_retried_past_its_time_fails_and_can_be_sent_again(
     received = await rec.wait_for(tried + 1)
     assert received[-1].id == delivery["id"]
     assert received[-1].body == received[0].body
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        [delivery] = (await (await client.get(deliveries_url, headers=admin)).json())["items"]
-        if delivery["status"] == "delivered":
-            break
-        await asyncio.sleep(0.05)
+    [delivery] = await deliveries_once(client, hook["id"], admin, "delivered")
     assert delivery["status"] == "delivered" and delivery["attempts"] == tried + 1
     missing = await client.post(f"{deliveries_url}/msg_{'0' * 32}/retry", headers=admin)
     assert missing.status == 404

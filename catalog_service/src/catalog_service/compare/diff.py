@@ -457,39 +457,7 @@ class _Differ(Schemas):
                 old.body.pointer,
                 new.body.pointer,
             )
-        for media in sorted(old.body_content.keys() - new.body_content.keys()):
-            self.add(
-                "request-body-media-type-removed",
-                new,
-                f"the request body may no longer be sent as {media}",
-                old.body_content[media].pointer,
-            )
-        for media in sorted(new.body_content.keys() - old.body_content.keys()):
-            self.add(
-                "request-body-media-type-added",
-                new,
-                f"the request body may now be sent as {media}",
-                new=new.body_content[media].pointer,
-            )
-        for media in sorted(old.body_content.keys() & new.body_content.keys()):
-            old_schema, new_schema = old.body_content[media], new.body_content[media]
-            if old_schema.value is None and new_schema.value is not None:
-                self.add(
-                    "request-body-media-type-schema-added",
-                    new,
-                    f"the {media} request body has a schema now",
-                    new=new_schema.pointer,
-                )
-            elif old_schema.value is not None and new_schema.value is None:
-                self.add(
-                    "request-body-media-type-schema-removed",
-                    new,
-                    f"the {media} request body has no schema any more",
-                    old_schema.pointer,
-                )
-            else:
-                where = Where("request", "request-body", "the request body", loose=not is_json(media))
-                self.schema(old_schema, new_schema, new, where, 0)
+        self.contents(new, "request", "the request body", old.body_content, new.body_content)
 
     # -- responses --------------------------------------------------------------------
 
@@ -514,40 +482,8 @@ class _Differ(Schemas):
             self.response(new, status, old, new)
 
     def response(self, op: Operation, status: str, old_op: Operation, new_op: Operation) -> None:
-        old_content, new_content = old_op.response_content[status], new_op.response_content[status]
-        for media in sorted(old_content.keys() - new_content.keys()):
-            self.add(
-                "response-media-type-removed",
-                op,
-                f"the {status} response is no longer sent as {media}",
-                old_content[media].pointer,
-            )
-        for media in sorted(new_content.keys() - old_content.keys()):
-            self.add(
-                "response-media-type-added",
-                op,
-                f"the {status} response may now be sent as {media}",
-                new=new_content[media].pointer,
-            )
-        for media in sorted(old_content.keys() & new_content.keys()):
-            old_schema, new_schema = old_content[media], new_content[media]
-            if old_schema.value is None and new_schema.value is not None:
-                self.add(
-                    "response-body-media-type-schema-added",
-                    op,
-                    f"the {status} {media} response has a schema now",
-                    new=new_schema.pointer,
-                )
-            elif old_schema.value is not None and new_schema.value is None:
-                self.add(
-                    "response-body-media-type-schema-removed",
-                    op,
-                    f"the {status} {media} response has no schema any more",
-                    old_schema.pointer,
-                )
-            else:
-                where = Where("response", "response-body", f"the {status} response", loose=not is_json(media))
-                self.schema(old_schema, new_schema, op, where, 0)
+        said = f"the {status} response"
+        self.contents(op, "response", said, old_op.response_content[status], new_op.response_content[status])
         old_headers, new_headers = old_op.response_headers[status], new_op.response_headers[status]
         for name in sorted(old_headers.keys() - new_headers.keys()):
             header, _ = self.old.resolve(old_headers[name])
@@ -595,6 +531,38 @@ class _Differ(Schemas):
                 Where("response", "response-header", f"the {status} response's header {name}"),
                 0,
             )
+
+    def contents(
+        self, op: Operation, side: str, said: str, old: dict[str, Node], new: dict[str, Node]
+    ) -> None:
+        """A request body's or a response's media types, and each one's schema compared
+        with the schema of the same media type only."""
+        # oasdiff names a response's media types "response-media-type-*" and a
+        # request's "request-body-media-type-*"; their schemas "<side>-body-...".
+        kinds = "request-body" if side == "request" else "response"
+        for media in sorted(old.keys() - new.keys()):
+            self.add(f"{kinds}-media-type-removed", op, f"{said} is no longer {media}", old[media].pointer)
+        for media in sorted(new.keys() - old.keys()):
+            self.add(f"{kinds}-media-type-added", op, f"{said} may now be {media}", new=new[media].pointer)
+        for media in sorted(old.keys() & new.keys()):
+            old_schema, new_schema = old[media], new[media]
+            if old_schema.value is None and new_schema.value is not None:
+                self.add(
+                    f"{side}-body-media-type-schema-added",
+                    op,
+                    f"{said} as {media} has a schema now",
+                    new=new_schema.pointer,
+                )
+            elif old_schema.value is not None and new_schema.value is None:
+                self.add(
+                    f"{side}-body-media-type-schema-removed",
+                    op,
+                    f"{said} as {media} has no schema any more",
+                    old_schema.pointer,
+                )
+            else:
+                where = Where(side, f"{side}-body", said, loose=not is_json(media))
+                self.schema(old_schema, new_schema, op, where, 0)
 
     # -- security -------------------------------------------------------------------
 

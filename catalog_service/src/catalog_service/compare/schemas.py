@@ -111,17 +111,8 @@ class Schemas:
     # Whether as many changes as are kept have been found (nothing more is looked for).
     full: bool = False
 
-    def add(
-        self,
-        rule: str,
-        op: Operation | None,
-        message: str,
-        old: str | None = None,
-        new: str | None = None,
-        *,
-        path: str | None = None,
-    ) -> None:
-        raise NotImplementedError
+    # Reports a finding: the checker's own (rule, operation, sentence, old and new pointers).
+    add: Callable[..., None]
 
     def schema(
         self,
