@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from catalog_service.settings import Settings
+from catalog_service.store import webhooks as webhooks_store
 from catalog_service.webhooks import events
 
 from .conftest import ADMIN_TOKEN, LOOPBACK, collected
@@ -607,3 +608,35 @@ def test_an_event_body_is_storable_whatever_the_document_says() -> None:
     assert kind == "api.invalid" and body.isascii()
     assert json.loads(body)["data"]["title"] == "Kapot\x00\ud800"
     assert json.loads(body)["timestamp"] == "2026-11-24T00:00:00.000Z"
+
+
+async def test_deliveries_done_with_are_forgotten_after_thirty_days(
+    make_client: Any, hook_settings: Settings, admin: dict[str, str], db: asyncpg.Connection
+) -> None:
+    client = await make_client(hook_settings)
+    hook = await subscribe(client, "/api/webhooks", admin, "http://127.0.0.1:9/hook", ["api.valid"])
+    await db.executemany(
+        """
+        INSERT INTO webhook_deliveries (id, webhook_id, type, body, status, created_at, give_up_at)
+        VALUES ($1, $2, 'api.valid', '{}', $3, now() - make_interval(days => $4), now() + interval '1 day')
+        """,
+        [
+            ("msg_" + "1" * 32, hook["id"], "delivered", 31),
+            ("msg_" + "2" * 32, hook["id"], "failed", 45),
+            ("msg_" + "3" * 32, hook["id"], "delivered", 2),
+        ],
+    )
+    # (Pending ones stay however old: the sender is not running here to take them.)
+    await db.execute(
+        """
+        INSERT INTO webhook_deliveries (id, webhook_id, type, body, created_at, next_attempt_at, give_up_at)
+        VALUES ($1, $2, 'api.valid', '{}', now() - interval '40 days', '2100-01-01', '2100-01-02')
+        """,
+        "msg_" + "4" * 32,
+        hook["id"],
+    )
+    assert await webhooks_store.prune_deliveries(db, older_than_days=30) == 2
+    answer = await client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=admin)
+    assert answer.status == 200, await answer.text()
+    left = {d["id"][4:5] for d in (await answer.json())["items"]}
+    assert left == {"3", "4"}

@@ -219,6 +219,23 @@ async def release_deliveries(db: Executor, *, replica: str) -> None:
     )
 
 
+async def prune_deliveries(db: Executor, *, older_than_days: float) -> int:
+    """Forget deliveries done with (delivered or failed) longer ago than that; returns
+    how many went. Pending ones stay, however old."""
+    gone = await db.fetchval(
+        """
+        WITH gone AS (
+            DELETE FROM webhook_deliveries
+            WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1::int)
+            RETURNING 1
+        )
+        SELECT count(*) FROM gone
+        """,
+        int(older_than_days),
+    )
+    return int(gone)
+
+
 async def list_deliveries(
     db: Executor, *, webhook_id: str, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:

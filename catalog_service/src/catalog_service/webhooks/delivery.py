@@ -36,6 +36,9 @@ CONCURRENCY = 8
 POLL_SECONDS = 1.0
 # Retries back off from CATALOG_WEBHOOK_RETRY_SECONDS, doubling up to this.
 MAX_BACKOFF = 3600.0
+# Deliveries done with are shown this long, then forgotten (looked for this often).
+KEEP_DELIVERIES_DAYS = 30
+PRUNE_SECONDS = 3600.0
 
 
 class Deliverer:
@@ -68,8 +71,14 @@ class Deliverer:
     async def run(self) -> None:
         """Send due deliveries until cancelled, at most CONCURRENCY at once."""
         lease = self.settings.webhook_timeout + 30.0
+        # Hourly, the first time an hour after start (one replica pruning serves them all).
+        pruned_at = time.monotonic()
         while True:
             self._wake.clear()
+            if time.monotonic() - pruned_at > PRUNE_SECONDS:
+                pruned_at = time.monotonic()
+                with contextlib.suppress(*STORE_ERRORS):
+                    await store.prune_deliveries(self.pool, older_than_days=KEEP_DELIVERIES_DAYS)
             free = CONCURRENCY - len(self._running)
             if free > 0:
                 try:
