@@ -1,8 +1,9 @@
-"""The command line and the README's promises: make run, token create, migrate."""
+"""The command line and the README's promises: make run, token create, migrate, lint, diff."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import urllib.error
 import urllib.request
@@ -11,11 +12,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+import yaml
 
 from catalog_service.store.db import available_migrations, migrate
 
 from .conftest import REPO_ROOT, free_port, with_database
 from .processes import CATALOG_SERVICE, run_cli, running, serve_env, service_env
+from .upstream import PARKEREN
 
 
 @pytest.mark.slow
@@ -176,3 +179,41 @@ async def test_an_applied_migration_edited_later_stops_start_up_with_a_clear_mes
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def test_lint_and_diff_judge_local_files_as_the_catalog_does(tmp_path: Path) -> None:
+    v1, v2, broken = tmp_path / "v1.json", tmp_path / "v2.yaml", tmp_path / "broken.yaml"
+    v1.write_text(json.dumps(PARKEREN))
+    revised = copy.deepcopy(PARKEREN)
+    revised["info"]["version"] = "2.2.0"
+    del revised["paths"]["/vergunningen"]["post"]
+    v2.write_text(yaml.safe_dump(revised))
+    broken.write_text("openapi: 3.0.3\ninfo: {title: Kapot}\npaths: {}\n")
+
+    # The design rules report, and 1 because it has error-level findings.
+    linted = run_cli("lint", str(v1))
+    assert linted.returncode == 1, linted.stderr
+    assert "score 88" in linted.stdout and "nlgov:missing-header" in linted.stdout
+    report = json.loads(run_cli("lint", "--format", "json", str(v1)).stdout)
+    assert report["score"] == 88 and report["file"] == str(v1)
+
+    # What changed, grouped by operation; 1 because something breaks.
+    changed = run_cli("diff", str(v1), str(v2))
+    assert changed.returncode == 1, changed.stderr
+    lines = changed.stdout.splitlines()
+    # (the removal, and breaking while the major version stayed 2)
+    assert lines[0] == f"{v1} -> {v2}: 3 changes (2 breaking, 0 possibly breaking, 1 info)"
+    assert "POST /vergunningen" in lines
+    removed = lines[lines.index("POST /vergunningen") + 1].split()
+    assert removed[:2] == ["breaking", "api-removed-without-deprecation"]
+    as_json = json.loads(run_cli("diff", "--format", "json", str(v1), str(v2)).stdout)
+    assert {c["id"] for c in as_json["changes"]} >= {"version-changed", "api-removed-without-deprecation"}
+    assert run_cli("diff", "--fail-on", "never", str(v1), str(v2)).returncode == 0
+    # The other way round only adds an operation: nothing breaks.
+    assert run_cli("diff", str(v2), str(v1)).returncode == 0
+    assert run_cli("diff", "--fail-on", "possibly-breaking", str(v2), str(v1)).returncode == 0
+
+    refused = run_cli("diff", str(v1), str(broken))
+    assert refused.returncode == 2 and "not a valid document" in refused.stderr
+    missing = run_cli("diff", str(v1), str(tmp_path / "nowhere.yaml"))
+    assert missing.returncode == 2 and "cannot be read" in missing.stderr

@@ -18,8 +18,8 @@ from . import lint, logs
 from .errors import CatalogError
 from .settings import Settings, SettingsError
 
-# Each command imports what it needs when it runs: `lint` needs no web server, no
-# database and no collector, and starts in half the time without them.
+# Each command imports what it needs when it runs: `lint` and `diff` need no web
+# server, no database and no collector, and start in half the time without them.
 
 log = logging.getLogger("catalog_service")
 
@@ -188,6 +188,55 @@ def cmd_lint(settings: Settings, args: argparse.Namespace) -> int:
     return worst
 
 
+LEVELS = ("breaking", "possibly-breaking", "info")
+
+
+def cmd_diff(settings: Settings, args: argparse.Namespace) -> int:
+    """What changed from one local document to another, as the catalog judges it (no
+    database, no network). 1 when a change is at least as grave as --fail-on, 2 when a
+    file cannot be read or is not a valid document."""
+    from .collector import analyze
+    from .compare import by_operation, diff
+
+    documents = []
+    for path in (args.base, args.revision):
+        try:
+            document, _ = analyze.parse(analyze.decode(Path(path).read_bytes()))
+            spec_format = analyze.spec_format_of(document)
+        except (OSError, analyze.Rejected) as exc:
+            print(f"{path}: cannot be read: {exc}", file=sys.stderr)
+            return 2
+        errors = analyze.validation_errors(document, spec_format)
+        if errors:
+            first = errors[0]
+            print(
+                f"{path}: not a valid document ({len(errors)} error(s); first: {first['message']} "
+                f"at {first['path'] or '/'}): only valid versions are compared",
+                file=sys.stderr,
+            )
+            return 2
+        documents.append(document)
+    changes = diff(documents[0], documents[1])
+    if args.format == "json":
+        print(
+            json.dumps({"base": args.base, "revision": args.revision, "changes": changes}, ensure_ascii=False)
+        )
+    else:
+        counts = {level: sum(c["level"] == level for c in changes) for level in LEVELS}
+        summary = ", ".join(f"{n} {level.replace('-', ' ')}" for level, n in counts.items())
+        print(
+            f"{args.base} -> {args.revision}: {len(changes)} change{'s' if len(changes) != 1 else ''} ({summary})"
+        )
+        for about, items in by_operation(changes):
+            print(about or "The whole API")
+            for change in items:
+                print(f"  {change['level']:<17} {change['id']:<45} {change['message']}")
+    if args.fail_on == "never":
+        return 0
+    grave = LEVELS[: LEVELS.index(args.fail_on) + 1]
+    return 1 if any(change["level"] in grave for change in changes) else 0
+
+
 def _print_findings(path: str, report: dict[str, Any]) -> None:
     print(path)
     for finding in report["findings"]:
@@ -236,6 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     lint_cmd.add_argument("files", nargs="+", metavar="FILE")
     lint_cmd.add_argument("--format", choices=("text", "json"), default="text")
     lint_cmd.set_defaults(run=cmd_lint)
+
+    diff_cmd = commands.add_parser(
+        "diff",
+        help="what changed from one OpenAPI file to another, and what breaks clients; non-zero on a breaking change",
+    )
+    diff_cmd.add_argument("base", metavar="BASE", help="the version clients use now")
+    diff_cmd.add_argument("revision", metavar="REVISION", help="the version to publish")
+    diff_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    diff_cmd.add_argument(
+        "--fail-on",
+        choices=("breaking", "possibly-breaking", "never"),
+        default="breaking",
+        help="exit 1 when a change is this grave or graver (default: breaking)",
+    )
+    diff_cmd.set_defaults(run=cmd_diff)
     return parser
 
 
