@@ -34,14 +34,7 @@ from .receiver import Receiver
 from .test_replicas import PROJECTS, register_many, start_replicas, stop
 from .upstream import PARKEREN, Upstream, openapi_30
 
-ALL_EVENTS = [
-    "api.invalid",
-    "api.valid",
-    "api.unreachable",
-    "api.version.published",
-    "api.change.breaking",
-    "api.lint.score_dropped",
-]
+ALL_EVENTS = list(events.EVENT_TYPES)
 
 # Version 2.2.0: the POST of /vergunningen is gone (clients calling it break), and a
 # plain-http server without a version in its URL costs design-rules points.

@@ -27,6 +27,7 @@ from openapi_spec_validator_rs import _core as fast_validator
 
 from .. import lint
 from ..domain import HTTP_METHODS, Analysis, SpecFormat, ValidationError, storable_text
+from ..pointers import pointer, resolve
 
 log = logging.getLogger(__name__)
 
@@ -213,25 +214,6 @@ def spec_format_of(document: Any) -> SpecFormat:
             return "openapi-3.1"
         raise Rejected(f"openapi: {openapi!r} is not a supported version (3.0.x or 3.1.x)")
     raise Rejected("the document has neither a 'swagger: \"2.0\"' nor an 'openapi: 3.x' field")
-
-
-def pointer(parts: Any) -> str:
-    """The JSON pointer (RFC 6901) to a place, from the keys and indexes leading there."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def resolve(document: Any, place: str) -> Any:
-    """The value at a JSON pointer; KeyError naming the key where it stops when there is none."""
-    value = document
-    for raw in place.split("/")[1:] if place else ():
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            raise KeyError(part)
-    return value
 
 
 def external_references(document: Any) -> Iterator[tuple[str, tuple[str | int, ...]]]:

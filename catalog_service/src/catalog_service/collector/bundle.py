@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
 from ..domain import HTTP_METHODS, SpecFormat, ValidationError, storable_text
-from .analyze import Rejected, decode, external_references, parse, pointer, resolve
+from ..pointers import pointer, resolve, unescape
+from .analyze import Rejected, decode, external_references, parse
 
 # What each part of an OpenAPI document holds, by the name of its field. A kind
 # missing here holds nothing we follow into ("other"); "data" (examples, defaults,
@@ -216,7 +217,7 @@ class _Bundler:
         return section
 
     def _name(self, section: dict[str, Any], url: str, fragment: str) -> str:
-        last = fragment.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~") if fragment else ""
+        last = unescape(fragment.rsplit("/", 1)[-1]) if fragment else ""
         if not last or last.isdigit():
             stem = posixpath.splitext(posixpath.basename(urldefrag(url)[0].split("?", 1)[0]))[0]
             last = f"{stem}-{last}" if last else stem

@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from ..pointers import escape
 from .document import (
     STABILITY,
     Document,
     Node,
     Operation,
-    escape,
     is_json,
     operations,
     param_schema,
+    removal,
     sunset,
+    sunset_moved,
     swagger2_schema,
     unchanged_refs,
 )
@@ -46,7 +48,6 @@ LEVEL_NAMES = {"ERR": "breaking", "WARN": "possibly-breaking", "INFO": "info"}
 OWN_LEVELS = {
     "unannounced-breaking-change": "ERR",
     "version-changed": "INFO",
-    "request-parameter-content-changed": "INFO",
 }
 
 
@@ -142,40 +143,20 @@ class _Differ(Schemas):
         base = "api-path" if whole_path else "api"
         pointer = f"/paths/{escape(op.path)}" if whole_path else op.pointer
         target = None if whole_path else op
-        if not all(o.deprecated for o in ops):
-            self.add(
-                f"{base}-removed-without-deprecation",
-                target,
-                f"{what} was removed without deprecation",
-                pointer,
-                path=op.path,
-            )
-            return
-        sunsets = [sunset(o.raw) for o in ops]
-        if any(present and date is None for present, date in sunsets):
-            rule = "api-path-sunset-parse" if whole_path else "api-deprecated-sunset-parse"
-            self.add(
-                rule,
-                target,
-                f"{what} was removed, and its x-sunset date cannot be read",
-                pointer,
-                path=op.path,
-            )
-            return
-        future = [date for _, date in sunsets if date is not None and date > self.today]
-        if future:
-            self.add(
-                f"{base}-removed-before-sunset",
-                target,
-                f"{what} was removed before its sunset date {max(future)}",
-                pointer,
-                path=op.path,
-            )
-            return
+        why, date = removal([o.raw for o in ops], self.today)
+        rule, sentence = {
+            "without-deprecation": (f"{base}-removed-without-deprecation", "without deprecation"),
+            "unreadable": (
+                "api-path-sunset-parse" if whole_path else "api-deprecated-sunset-parse",
+                "and its x-sunset date cannot be read",
+            ),
+            "before-sunset": (f"{base}-removed-before-sunset", f"before its sunset date {date}"),
+            "with-deprecation": (f"{base}-removed-with-deprecation", "after its deprecation"),
+        }[why]
         self.add(
-            f"{base}-removed-with-deprecation",
+            rule,
             target,
-            f"{what} was removed after its deprecation",
+            f"{what} was removed{',' if why == 'unreadable' else ''} {sentence}",
             pointer,
             path=op.path,
         )
@@ -242,32 +223,17 @@ class _Differ(Schemas):
                 new.pointer,
             )
         elif old.deprecated and new.deprecated:
-            had, before = sunset(old.raw)
-            has, after = sunset(new.raw)
-            if had and not has:
-                self.add(
-                    "sunset-deleted",
-                    new,
-                    "the deprecated operation's x-sunset date was removed",
-                    old.pointer,
-                    new.pointer,
-                )
-            elif (has and after is None) or (had and before is None and has):
-                self.add(
-                    "api-path-sunset-parse",
-                    new,
-                    "the operation's x-sunset date cannot be read",
-                    old.pointer,
-                    new.pointer,
-                )
-            elif before is not None and after is not None and after < before:
-                self.add(
-                    "api-sunset-date-changed-too-small",
-                    new,
-                    f"the sunset date was moved earlier, from {before} to {after}",
-                    old.pointer,
-                    new.pointer,
-                )
+            moved, dates = sunset_moved(old.raw, new.raw)
+            if moved is not None:
+                rule, sentence = {
+                    "deleted": ("sunset-deleted", "the deprecated operation's x-sunset date was removed"),
+                    "unreadable": ("api-path-sunset-parse", "the operation's x-sunset date cannot be read"),
+                    "earlier": (
+                        "api-sunset-date-changed-too-small",
+                        f"the sunset date was moved earlier, {dates}",
+                    ),
+                }[moved]
+                self.add(rule, new, sentence, old.pointer, new.pointer)
 
     # -- parameters -----------------------------------------------------------------
 
@@ -275,33 +241,23 @@ class _Differ(Schemas):
         for key in sorted(old.parameters.keys() - new.parameters.keys()):
             param = old.parameters[key]
             where, name = param.value.get("in"), param.value.get("name")
-            if param.value.get("deprecated") is True:
-                present, date = sunset(param.value)
-                if present and date is None:
-                    self.add(
-                        "request-parameter-sunset-parse",
-                        new,
-                        f"the {where} parameter '{name}' was removed, and its x-sunset date cannot be read",
-                        param.pointer,
-                    )
-                elif date is not None and date > self.today:
-                    self.add(
-                        "request-parameter-removed-before-sunset",
-                        new,
-                        f"the {where} parameter '{name}' was removed before its sunset date {date}",
-                        param.pointer,
-                    )
-                else:
-                    self.add(
-                        "request-parameter-removed-with-deprecation",
-                        new,
-                        f"the deprecated {where} parameter '{name}' was removed",
-                        param.pointer,
-                    )
-                continue
-            self.add(
-                "request-parameter-removed", new, f"the {where} parameter '{name}' was removed", param.pointer
-            )
+            why, date = removal([param.value], self.today)
+            rule, sentence = {
+                "without-deprecation": ("request-parameter-removed", "was removed"),
+                "unreadable": (
+                    "request-parameter-sunset-parse",
+                    "was removed, and its x-sunset date cannot be read",
+                ),
+                "before-sunset": (
+                    "request-parameter-removed-before-sunset",
+                    f"was removed before its sunset date {date}",
+                ),
+                "with-deprecation": (
+                    "request-parameter-removed-with-deprecation",
+                    "was removed after its deprecation",
+                ),
+            }[why]
+            self.add(rule, new, f"the {where} parameter '{name}' {sentence}", param.pointer)
         for key in sorted(new.parameters.keys() - old.parameters.keys()):
             param = new.parameters[key]
             where, name = param.value.get("in"), param.value.get("name")
@@ -350,32 +306,23 @@ class _Differ(Schemas):
                     "request-parameter-deprecated", op, f"{said} was deprecated", old.pointer, new.pointer
                 )
         elif old.value.get("deprecated") is True and new.value.get("deprecated") is True:
-            had, before = sunset(old.value)
-            has, after = sunset(new.value)
-            if had and not has:
-                self.add(
-                    "request-parameter-sunset-deleted",
-                    op,
-                    f"the x-sunset date of {said} was removed",
-                    old.pointer,
-                    new.pointer,
-                )
-            elif (has and after is None) or (had and before is None and has):
-                self.add(
-                    "request-parameter-sunset-parse",
-                    op,
-                    f"the x-sunset date of {said} cannot be read",
-                    old.pointer,
-                    new.pointer,
-                )
-            elif before is not None and after is not None and after < before:
-                self.add(
-                    "request-parameter-sunset-date-changed-too-small",
-                    op,
-                    f"the sunset date of {said} was moved earlier",
-                    old.pointer,
-                    new.pointer,
-                )
+            moved, dates = sunset_moved(old.value, new.value)
+            if moved is not None:
+                rule, sentence = {
+                    "deleted": (
+                        "request-parameter-sunset-deleted",
+                        f"the x-sunset date of {said} was removed",
+                    ),
+                    "unreadable": (
+                        "request-parameter-sunset-parse",
+                        f"the x-sunset date of {said} cannot be read",
+                    ),
+                    "earlier": (
+                        "request-parameter-sunset-date-changed-too-small",
+                        f"the sunset date of {said} was moved earlier",
+                    ),
+                }[moved]
+                self.add(rule, op, sentence, old.pointer, new.pointer)
         elif old.value.get("deprecated") is True and new.value.get("deprecated") is not True:
             self.add(
                 "request-parameter-reactivated",
@@ -384,8 +331,8 @@ class _Differ(Schemas):
                 old.pointer,
                 new.pointer,
             )
-        old_schema, _ = self.old.resolve(param_schema(old))
-        new_schema, _ = self.new.resolve(param_schema(new))
+        old_schema = self.old.resolve(param_schema(old))
+        new_schema = self.new.resolve(param_schema(new))
         if isinstance(old_schema.value, dict) and isinstance(new_schema.value, dict):
             self.default_value(op, old_schema, new_schema, said)
         self.schema(
@@ -486,7 +433,7 @@ class _Differ(Schemas):
         self.contents(op, "response", said, old_op.response_content[status], new_op.response_content[status])
         old_headers, new_headers = old_op.response_headers[status], new_op.response_headers[status]
         for name in sorted(old_headers.keys() - new_headers.keys()):
-            header, _ = self.old.resolve(old_headers[name])
+            header = self.old.resolve(old_headers[name])
             required = isinstance(header.value, dict) and header.value.get("required") is True
             self.add(
                 "required-response-header-removed" if required else "optional-response-header-removed",
@@ -502,8 +449,8 @@ class _Differ(Schemas):
                 new=new_headers[name].pointer,
             )
         for name in sorted(old_headers.keys() & new_headers.keys()):
-            old_header, _ = self.old.resolve(old_headers[name])
-            new_header, _ = self.new.resolve(new_headers[name])
+            old_header = self.old.resolve(old_headers[name])
+            new_header = self.new.resolve(new_headers[name])
             if not (isinstance(old_header.value, dict) and isinstance(new_header.value, dict)):
                 continue
             if old_header.value.get("required") is True and new_header.value.get("required") is not True:

@@ -10,15 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain import HTTP_METHODS
+from ..pointers import escape, resolve
 
 # The stability levels of x-stability-level, least stable first; changes to an
 # operation still in draft or alpha break nobody's promise.
 STABILITY = ("draft", "alpha", "beta", "stable")
 UNSTABLE = ("draft", "alpha")
-
-
-def escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
 
 
 @dataclass
@@ -30,7 +27,7 @@ class Node:
 
     def get(self, key: str) -> Node:
         value = self.value.get(key) if isinstance(self.value, dict) else None
-        return Node(value, f"{self.pointer}/{escape(str(key))}")
+        return Node(value, f"{self.pointer}/{escape(key)}")
 
     def at(self, index: int) -> Node:
         value = self.value[index] if isinstance(self.value, list) and index < len(self.value) else None
@@ -41,27 +38,16 @@ class Node:
 class Document:
     root: dict[str, Any]
 
-    def resolve(self, node: Node, seen: frozenset[str] = frozenset()) -> tuple[Node, frozenset[str]]:
-        """Follow local $refs; ``seen`` grows with each, so cycles stop."""
-        hops = 0
-        while isinstance(node.value, dict) and isinstance(node.value.get("$ref"), str) and hops < 64:
+    def resolve(self, node: Node) -> Node:
+        """Follow local $refs (a chain of them that comes back on itself stops)."""
+        seen: set[str] = set()
+        while isinstance(node.value, dict) and isinstance(node.value.get("$ref"), str):
             ref = node.value["$ref"]
             if not ref.startswith("#") or ref in seen:
                 break
-            seen = seen | {ref}
-            target: Any = self.root
-            for part in ref[1:].split("/")[1:]:
-                part = part.replace("~1", "/").replace("~0", "~")
-                if isinstance(target, dict):
-                    target = target.get(part)
-                elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
-                    target = target[int(part)]
-                else:
-                    target = None
-                    break
-            node = Node(target, ref[1:])
-            hops += 1
-        return node, seen
+            seen.add(ref)
+            node = Node(_target(self.root, ref), ref[1:])
+        return node
 
 
 def template(path: str) -> str:
@@ -130,7 +116,7 @@ def operations(doc: Document) -> dict[tuple[str, str], Operation]:
             items += [(label.format(key), container.get(key)) for key in container.value]
     global_security = root.get("security")
     for path, raw_item in items:
-        item, _ = doc.resolve(raw_item)
+        item = doc.resolve(raw_item)
         if not isinstance(item.value, dict):
             continue
         positions = {name: i for i, name in enumerate(path_params(str(path)))}
@@ -153,7 +139,7 @@ def operations(doc: Document) -> dict[tuple[str, str], Operation]:
             shared_count = len(shared.value) if isinstance(shared.value, list) else 0
             from_path: set[tuple[str, str]] = set()
             for index, raw_param in enumerate(listed):
-                param, _ = doc.resolve(raw_param)
+                param = doc.resolve(raw_param)
                 if not isinstance(param.value, dict) or "name" not in param.value:
                     continue
                 where, name = str(param.value.get("in")), str(param.value["name"])
@@ -182,7 +168,7 @@ def operations(doc: Document) -> dict[tuple[str, str], Operation]:
                 body = Node({"required": bool(schema["required"])}, op.pointer + "/parameters")
                 body_content = {"application/x-www-form-urlencoded": Node(schema, op.pointer + "/parameters")}
             if not swagger2 and op.value.get("requestBody") is not None:
-                request_body, _ = doc.resolve(op.get("requestBody"))
+                request_body = doc.resolve(op.get("requestBody"))
                 if isinstance(request_body.value, dict):
                     body = request_body
                     body_content = content_of(doc, request_body)
@@ -191,7 +177,7 @@ def operations(doc: Document) -> dict[tuple[str, str], Operation]:
             response_headers: dict[str, dict[str, Node]] = {}
             raw_responses = op.get("responses")
             for status in raw_responses.value or {} if isinstance(raw_responses.value, dict) else {}:
-                response, _ = doc.resolve(raw_responses.get(status))
+                response = doc.resolve(raw_responses.get(status))
                 if not isinstance(response.value, dict):
                     continue
                 responses[str(status)] = response
@@ -261,21 +247,40 @@ def sunset(raw: dict[str, Any]) -> tuple[bool, dt.date | None]:
         return True, None
 
 
-_ABSENT = object()
+def removal(raws: list[dict[str, Any]], today: dt.date) -> tuple[str, dt.date | None]:
+    """Why something was removed, by what it said of itself (an operation, the
+    operations of a path, a parameter): ``without-deprecation``, ``unreadable`` (an
+    x-sunset that cannot be read), ``before-sunset`` (with the date) or
+    ``with-deprecation``."""
+    if not all(raw.get("deprecated") is True for raw in raws):
+        return "without-deprecation", None
+    sunsets = [sunset(raw) for raw in raws]
+    if any(present and date is None for present, date in sunsets):
+        return "unreadable", None
+    future = [date for _, date in sunsets if date is not None and date > today]
+    return ("before-sunset", max(future)) if future else ("with-deprecation", None)
+
+
+def sunset_moved(old: dict[str, Any], new: dict[str, Any]) -> tuple[str | None, str]:
+    """How the x-sunset of something deprecated in both versions changed: ``deleted``,
+    ``unreadable`` (on either side), ``earlier`` (with "from X to Y"), or None."""
+    had, before = sunset(old)
+    has, after = sunset(new)
+    if had and not has:
+        return "deleted", ""
+    if has and (after is None or (had and before is None)):
+        return "unreadable", ""
+    if before is not None and after is not None and after < before:
+        return "earlier", f"from {before} to {after}"
+    return None, ""
 
 
 def _target(root: Any, ref: str) -> Any:
-    """What a local $ref points at, without following further; _ABSENT when nothing."""
-    node = root
-    for part in ref[1:].split("/")[1:]:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _ABSENT
-    return node
+    """What a local $ref points at, without following further; None when nothing."""
+    try:
+        return resolve(root, ref[1:])
+    except KeyError:
+        return None
 
 
 def _refs_in(value: Any) -> set[str]:
@@ -302,7 +307,7 @@ def unchanged_refs(old_root: Any, new_root: Any) -> frozenset[str]:
     dirty: set[str] = set()
     for ref in refs:
         before, after = _target(old_root, ref), _target(new_root, ref)
-        if before is _ABSENT or after is _ABSENT or before != after:
+        if before is None or after is None or before != after:
             dirty.add(ref)
         inner[ref] = _refs_in(before) | _refs_in(after)
     users: dict[str, set[str]] = {}

@@ -121,26 +121,21 @@ class Schemas:
         op: Operation,
         where: Where,
         depth: int,
-        seen_old: frozenset[str] = frozenset(),
-        seen_new: frozenset[str] = frozenset(),
     ) -> None:
         if depth > MAX_SCHEMA_DEPTH or self.full:
             return
         old_raw, new_raw = old_node.value, new_node.value
         if isinstance(old_raw, dict) and isinstance(new_raw, dict):
             ref = old_raw.get("$ref")
-            if ref is not None and (
-                (ref in seen_old and new_raw.get("$ref") in seen_new)
-                # the same schema, unchanged, in both: nothing to find there
-                or (ref == new_raw.get("$ref") and ref in self.unchanged)
-            ):
+            # The same schema, unchanged, in both: nothing to find there.
+            if ref is not None and ref == new_raw.get("$ref") and ref in self.unchanged:
                 return
-        old, seen_old = self.old.resolve(old_node, seen_old)
-        new, seen_new = self.new.resolve(new_node, seen_new)
+        old = self.old.resolve(old_node)
+        new = self.new.resolve(new_node)
         if not isinstance(old.value, dict) or not isinstance(new.value, dict):
             return
-        # A pair met again within one operation (a schema reached by two ways) was
-        # compared the first time.
+        # A pair met again within one operation (a schema reached by two ways, or a
+        # recursive one reaching itself) was compared the first time.
         visit = (old.pointer, new.pointer, where.direction, where.prefix)
         if visit in self.visited:
             return
@@ -200,15 +195,15 @@ class Schemas:
             add("type-changed", f"format changed from {o.get('format')} to {n.get('format')}")
 
         # -- values
-        self.values(o, n, add, request)
+        self.values(o, n, add)
         # -- constraints
-        self.constraints(o, n, add, request)
+        self.constraints(o, n, add)
         # -- composition
-        self.composition(old, new, op, where, depth, seen_old, seen_new, add, request)
+        self.composition(old, new, op, where, depth, add)
         # -- objects
-        self.properties(old, new, op, where, depth, seen_old, seen_new, request)
+        self.properties(old, new, op, where, depth)
         # -- arrays and the 2020-12 keywords
-        self.keywords(old, new, op, where, depth, seen_old, seen_new, add, request)
+        self.keywords(old, new, op, where, depth, add)
 
     @staticmethod
     def _wider(wide: set[str], narrow: set[str]) -> bool:
@@ -216,7 +211,7 @@ class Schemas:
         grown = set(wide) | ({"integer"} if "number" in wide else set())
         return narrow <= grown and wide != narrow
 
-    def values(self, o: dict[str, Any], n: dict[str, Any], add: Add, request: bool) -> None:
+    def values(self, o: dict[str, Any], n: dict[str, Any], add: Add) -> None:
         old_enum, new_enum = o.get("enum"), n.get("enum")
         if isinstance(new_enum, list) and not isinstance(old_enum, list):
             add("became-enum", f"now restricted to {shown(new_enum)}")
@@ -239,7 +234,7 @@ class Schemas:
         elif "const" in o and o["const"] != n["const"]:
             add("const-changed", f"its value changed from {shown(o['const'])} to {shown(n['const'])}")
 
-    def constraints(self, o: dict[str, Any], n: dict[str, Any], add: Add, request: bool) -> None:
+    def constraints(self, o: dict[str, Any], n: dict[str, Any], add: Add) -> None:
         # (keyword, a greater value allows more)
         for keyword, rule, upper in (
             ("maximum", "max", True),
@@ -315,10 +310,7 @@ class Schemas:
         op: Operation,
         where: Where,
         depth: int,
-        seen_old: frozenset[str],
-        seen_new: frozenset[str],
         add: Add,
-        request: bool,
     ) -> None:
         type_lists = _type_list(old.value) is not None or _type_list(new.value) is not None
         for keyword, rule in (("allOf", "all-of"), ("anyOf", "any-of"), ("oneOf", "one-of")):
@@ -356,15 +348,7 @@ class Schemas:
             for i, key in enumerate(old_keys):
                 if key in new_keys:
                     j = new_keys.index(key)
-                    self.schema(
-                        old.get(keyword).at(i),
-                        new.get(keyword).at(j),
-                        op,
-                        where,
-                        depth + 1,
-                        seen_old,
-                        seen_new,
-                    )
+                    self.schema(old.get(keyword).at(i), new.get(keyword).at(j), op, where, depth + 1)
         old_disc, new_disc = old.value.get("discriminator"), new.value.get("discriminator")
         if isinstance(new_disc, dict) and not isinstance(old_disc, dict):
             add("discriminator-added", "a discriminator was added")
@@ -402,7 +386,7 @@ class Schemas:
 
     @staticmethod
     def _annotation_only(part: Any, doc: Document) -> bool:
-        node, _ = doc.resolve(Node(part, ""))
+        node = doc.resolve(Node(part, ""))
         annotations = {
             "title",
             "description",
@@ -423,18 +407,14 @@ class Schemas:
         op: Operation,
         where: Where,
         depth: int,
-        seen_old: frozenset[str],
-        seen_new: frozenset[str],
-        request: bool,
     ) -> None:
-        old_props = self._all_properties(old, self.old, seen_old)
-        new_props = self._all_properties(new, self.new, seen_new)
-        old_required = self._all_required(old, self.old, seen_old)
-        new_required = self._all_required(new, self.new, seen_new)
+        request = where.direction == "request"
+        old_props, old_required = self._object(old, self.old)
+        new_props, new_required = self._object(new, self.new)
         hidden = "readOnly" if request else "writeOnly"
 
         def flag(node: Node, doc: Document, key: str) -> bool:
-            resolved, _ = doc.resolve(node)
+            resolved = doc.resolve(node)
             return isinstance(resolved.value, dict) and resolved.value.get(key) is True
 
         for name in sorted(old_props.keys() - new_props.keys()):
@@ -456,7 +436,7 @@ class Schemas:
                 continue
             if request:
                 if name in new_required:
-                    resolved, _ = self.new.resolve(new_props[name])
+                    resolved = self.new.resolve(new_props[name])
                     default = isinstance(resolved.value, dict) and "default" in resolved.value
                     rule = (
                         "new-required-request-property-with-default"
@@ -516,7 +496,7 @@ class Schemas:
                     old_props[name].pointer,
                     new_props[name].pointer,
                 )
-            self.schema(old_props[name], new_props[name], op, child, depth + 1, seen_old, seen_new)
+            self.schema(old_props[name], new_props[name], op, child, depth + 1)
         old_additional, new_additional = (
             old.value.get("additionalProperties"),
             new.value.get("additionalProperties"),
@@ -528,13 +508,11 @@ class Schemas:
                 op,
                 where.below("additionalProperties"),
                 depth + 1,
-                seen_old,
-                seen_new,
             )
 
     def property_lifecycle(self, op: Operation, where: Where, old: Node, new: Node) -> None:
-        old_value, _ = self.old.resolve(old)
-        new_value, _ = self.new.resolve(new)
+        old_value = self.old.resolve(old)
+        new_value = self.new.resolve(new)
         if not (isinstance(old_value.value, dict) and isinstance(new_value.value, dict)):
             return
         kind = "request" if where.direction == "request" else "response"
@@ -560,31 +538,24 @@ class Schemas:
                 new.pointer,
             )
 
-    def _all_properties(self, node: Node, doc: Document, seen: frozenset[str]) -> dict[str, Node]:
-        """The schema's properties, with those its allOf parts add."""
-        found: dict[str, Node] = {}
+    def _object(
+        self, node: Node, doc: Document, seen: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, Node], set[str]]:
+        """The schema's properties and required names, with those its allOf parts add
+        (a part met again on the way is not read twice)."""
         props = node.get("properties")
-        if isinstance(props.value, dict):
-            found.update({str(name): props.get(name) for name in props.value})
-        parts = node.value.get("allOf")
-        if isinstance(parts, list):
-            for i in range(len(parts)):
-                part, inner = doc.resolve(node.get("allOf").at(i), seen)
-                if isinstance(part.value, dict) and part.pointer not in seen:
-                    for name, child in self._all_properties(part, doc, inner).items():
-                        found.setdefault(name, child)
-        return found
-
-    def _all_required(self, node: Node, doc: Document, seen: frozenset[str]) -> set[str]:
+        found = {str(name): props.get(name) for name in props.value} if isinstance(props.value, dict) else {}
         required = node.value.get("required")
-        found = {str(r) for r in required} if isinstance(required, list) else set()
+        names = {str(r) for r in required} if isinstance(required, list) else set()
         parts = node.value.get("allOf")
-        if isinstance(parts, list):
-            for i in range(len(parts)):
-                part, inner = doc.resolve(node.get("allOf").at(i), seen)
-                if isinstance(part.value, dict):
-                    found |= self._all_required(part, doc, inner)
-        return found
+        for i in range(len(parts) if isinstance(parts, list) else 0):
+            part = doc.resolve(node.get("allOf").at(i))
+            if isinstance(part.value, dict) and part.pointer not in seen:
+                inner, inner_names = self._object(part, doc, seen | {node.pointer, part.pointer})
+                for name, child in inner.items():
+                    found.setdefault(name, child)
+                names |= inner_names
+        return found, names
 
     def keywords(
         self,
@@ -593,10 +564,7 @@ class Schemas:
         op: Operation,
         where: Where,
         depth: int,
-        seen_old: frozenset[str],
-        seen_new: frozenset[str],
         add: Add,
-        request: bool,
     ) -> None:
         o, n = old.value, new.value
         for keyword in (
@@ -613,7 +581,7 @@ class Schemas:
         ):
             if isinstance(o.get(keyword), dict) and isinstance(n.get(keyword), dict):
                 below = where if keyword == "items" else where.below(keyword)
-                self.schema(old.get(keyword), new.get(keyword), op, below, depth + 1, seen_old, seen_new)
+                self.schema(old.get(keyword), new.get(keyword), op, below, depth + 1)
         # Keywords whose presence narrows what is valid: added narrows, removed widens.
         for keyword, rule in (
             ("contains", "contains"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..pointers import unescape
 from .functions import MISSING
 from .paths import Parts
 
@@ -18,21 +19,12 @@ def child(node: Any, part: str | int) -> Any:
     return MISSING
 
 
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def pointer(parts: Parts) -> str:
-    """RFC 6901."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-
-
 def _local_target(document: Any, ref: Any) -> tuple[Parts, Any] | None:
     if not isinstance(ref, str) or not ref.startswith("#"):
         return None
     node, parts = document, list[str | int]()
     for token in ref[1:].split("/")[1:] if ref not in ("#", "#/") else []:
-        key = _unescape(token)
+        key = unescape(token)
         if isinstance(node, dict) and key in node:
             node = node[key]
             parts.append(key)

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..pointers import parts as pointer_parts
+from ..pointers import pointer
 from . import functions, paths
-from .document import Resolved, child, pointer
+from .document import Resolved, child
 from .paths import Parts
 from .ruleset import FUNCTIONS, NAMES, Rule, Ruleset
 
@@ -75,10 +77,6 @@ def _targets(then_field: str | None, parts: Parts, value: Any) -> list[tuple[Par
         return [((*parts, *inner), found) for inner, found, _ in paths.matches(then_field, value)]
     relative, found = _field(value, then_field)
     return [((*parts, *relative), found)]
-
-
-def _pointer_parts(text: str) -> Parts:
-    return tuple(token.replace("~1", "/").replace("~0", "~") for token in text.split("/")[1:])
 
 
 class _Order:
@@ -193,7 +191,7 @@ def _run(
     name: str, value: Any, options: dict[str, Any], schema_errors: list[tuple[str, str]] | None, document: Any
 ) -> list[functions.Problem]:
     if name == "oasDocumentSchema":
-        return [(message, _pointer_parts(at)) for at, message in schema_errors or []]
+        return [(message, pointer_parts(at)) for at, message in schema_errors or []]
     function = FUNCTIONS[name]
     try:
         return list(function(value, options))

@@ -16,6 +16,7 @@ from ..compare import by_operation, normalized
 from ..domain import STATUSES
 from ..errors import BadRequest, CatalogError, NotFound
 from ..keys import POOL
+from ..pointers import unescape
 from ..store import catalog as store
 from ..store import changes as changes_store
 from ..store import queue
@@ -168,6 +169,6 @@ def _place(name: str, pointer: str) -> str:
     document (a JSON pointer as the fragment, RFC 6901)."""
     operation = _OPERATION.match(pointer)
     if operation:
-        path = operation.group(1).replace("~1", "/").replace("~0", "~")
+        path = unescape(operation.group(1))
         return "#" + quote(f"op-{operation.group(2)}-{path}", safe="/{}-")
     return f"/api/catalog/{quote(name)}/openapi.json#" + quote(pointer, safe="/~")

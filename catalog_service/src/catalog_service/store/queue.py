@@ -12,26 +12,25 @@ from ..errors import NotFound
 from . import webhooks
 from .db import Connection, Executor, free_lease, page_total, storable
 
-# Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger) are
-# leased to $2 for $3 seconds, and returned as jobs.
+# Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger and the
+# ids of the published and current documents) are leased to $2 for $3 seconds, and
+# returned as jobs, with what the collection needs of those two documents.
 _TAKE_LEASE = """
     UPDATE projects p
     SET lease_owner = $2,
         lease_expires_at = now() + make_interval(secs => $3),
         next_check_at = 'infinity',
         requested_trigger = NULL
-    FROM claimed WHERE p.id = claimed.id
+    FROM claimed
+    LEFT JOIN documents pub ON pub.id = claimed.published_id
+    LEFT JOIN documents cur ON cur.id = claimed.current_id
+    WHERE p.id = claimed.id
     RETURNING claimed.trigger, p.id, p.name, p.swagger_url, p.http_etag, p.http_last_modified,
               p.consecutive_failures, p.published_document_id, p.status,
-              (SELECT sha256 FROM documents WHERE id = p.published_document_id) AS published_sha256,
-              (SELECT lint->>'ruleset' FROM documents WHERE id = p.published_document_id)
-                  AS published_ruleset,
-              (SELECT sha256 FROM documents WHERE id = p.current_document_id) AS current_sha256,
-              (SELECT valid FROM documents WHERE id = p.current_document_id) AS current_valid,
-              (SELECT sources FROM documents WHERE id = p.current_document_id) AS current_sources,
-              coalesce(p.title, (SELECT title FROM documents WHERE id = p.published_document_id)) AS title,
-              (SELECT version FROM documents WHERE id = p.published_document_id) AS published_version,
-              p.lint_score AS published_score
+              pub.sha256 AS published_sha256, pub.lint->>'ruleset' AS published_ruleset,
+              pub.version AS published_version, coalesce(p.title, pub.title) AS title,
+              p.lint_score AS published_score,
+              cur.sha256 AS current_sha256, cur.valid AS current_valid, cur.sources AS current_sources
 """
 
 
@@ -88,7 +87,9 @@ async def claim_due(
             ORDER BY turn, next_check_at
             LIMIT $1 * 4
         ), claimed AS (
-            SELECT p.id, p.requested_trigger AS trigger FROM projects p
+            SELECT p.id, p.requested_trigger AS trigger,
+                   p.published_document_id AS published_id, p.current_document_id AS current_id
+            FROM projects p
             WHERE p.id IN (SELECT id FROM turns)
               AND ((p.lease_owner IS NULL AND p.next_check_at <= now())
                    OR (p.lease_owner IS NOT NULL AND {_FREE_LEASE}))
@@ -142,7 +143,9 @@ async def claim_named(
     row = await db.fetchrow(
         f"""
         WITH claimed AS (
-            SELECT id, $5::text AS trigger FROM projects
+            SELECT id, $5::text AS trigger,
+                   published_document_id AS published_id, current_document_id AS current_id
+            FROM projects
             WHERE name = $1 AND (lease_owner IS NULL OR {_FREE_LEASE})
             FOR UPDATE
         )
