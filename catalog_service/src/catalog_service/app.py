@@ -10,18 +10,32 @@ import connexion
 from aiohttp import web
 
 from .api import ratelimit, routing
+from .api.catalog import entry_body
+from .api.plain_queries import plain_reads
 from .api.problems import body_limit, domain_errors, outer_problems
 from .api.ratelimit import rate_limits
 from .api.validation import VALIDATOR_MAP
+from .catalog_index import CatalogIndex
 from .collector.service import open_collector
-from .keys import ASSEMBLY, COLLECTOR, METRICS, POOL, RESPONSE_CACHE, SETTINGS, WEBHOOKS, Assembly
+from .keys import (
+    ASSEMBLY,
+    CATALOG_INDEX,
+    COLLECTOR,
+    METRICS,
+    PLAIN_READS,
+    POOL,
+    RESPONSE_CACHE,
+    SETTINGS,
+    WEBHOOKS,
+    Assembly,
+)
 from .metrics import Metrics
 from .middlewares import cached_reads, request_metrics, security_headers
 from .pages import setup_templates
-from .response_cache import ResponseCache
+from .response_cache import MAX_AGE_SECONDS, ResponseCache
 from .routes import add_outside_routes
 from .settings import Settings
-from .spec import spec_path
+from .spec import spec_document, spec_path
 from .store.db import create_pool, migrate
 from .webhooks.delivery import open_deliverer
 
@@ -55,6 +69,17 @@ async def response_cache(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await cache.close()
+
+
+async def catalog_index(app: web.Application) -> AsyncIterator[None]:
+    """Every catalog entry in memory, kept as current as the response cache."""
+    index = CatalogIndex(app[POOL], app[RESPONSE_CACHE], entry_body, max_age=MAX_AGE_SECONDS)
+    await index.start()
+    app[CATALOG_INDEX] = index
+    try:
+        yield
+    finally:
+        await index.close()
 
 
 async def collector(app: web.Application) -> AsyncIterator[None]:
@@ -124,11 +149,12 @@ def create_app(
     app[SETTINGS] = settings
     app[ASSEMBLY] = Assembly(run_scheduler=run_scheduler, prestart_validators=prestart_validators)
     app[METRICS] = Metrics()
+    app[PLAIN_READS] = plain_reads(spec_document(), "/api", routing.handler)
     ratelimit.setup(app, write_rate=settings.write_rate, check_rate=settings.anonymous_validate_rate)
     setup_templates(app)
     app.middlewares.append(request_metrics)
     app.middlewares.append(cached_reads)
     app.on_response_prepare.append(security_headers)
     add_outside_routes(app)
-    app.cleanup_ctx.extend([database, response_cache, collector, webhooks])
+    app.cleanup_ctx.extend([database, response_cache, catalog_index, collector, webhooks])
     return app

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
 
+from .catalog_index import CatalogIndex
 from .collector.service import Collector
 from .metrics import Metrics
 from .response_cache import ResponseCache
 from .settings import Settings
 from .webhooks.delivery import Deliverer
+
+if TYPE_CHECKING:  # (api imports these keys)
+    from .api.plain_queries import PlainRead
 
 
 @dataclass(frozen=True)
@@ -29,5 +34,9 @@ METRICS = web.AppKey("metrics", Metrics)
 # The collector, with its HTTP session (the network policy) and validation workers.
 COLLECTOR = web.AppKey("collector", Collector)
 RESPONSE_CACHE = web.AppKey("response_cache", ResponseCache)
+# Every catalog entry, serialised, for pages that miss the response cache.
+CATALOG_INDEX = web.AppKey("catalog_index", CatalogIndex)
 # Sends the webhook outbox, as the collector's replica.
 WEBHOOKS = web.AppKey("webhooks", Deliverer)
+# URL path -> the plain checks of its query (api/plain_queries).
+PLAIN_READS: web.AppKey[dict[str, PlainRead]] = web.AppKey("plain_reads")

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .api.catalog import cache_key, respond
 from .api.problems import Handler
-from .keys import METRICS, RESPONSE_CACHE
+from .keys import METRICS, PLAIN_READS, RESPONSE_CACHE
 from .response_cache import CACHE_GENERATION
 from .spec import api_version
 
@@ -41,7 +41,8 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A read already served for this exact URL, since the catalog last changed."""
+    """A read already served for this exact URL since the catalog last changed; else,
+    when its query is plainly valid, the handler without connexion (api/plain_queries)."""
     # The URL was checked against the spec when its answer was cached; the one header
     # these reads take was not, so an overlong one goes the long way, to a 400.
     if (
@@ -54,6 +55,10 @@ async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResp
         if cached is not None:
             return respond(request, cached)
         request[CACHE_GENERATION] = cache.generation
+        read = request.config_dict[PLAIN_READS].get(request.path)
+        arguments = read.arguments(request.query) if read is not None else None
+        if arguments is not None:
+            return await read.handler(request, **arguments)  # type: ignore[union-attr]
     return await handler(request)
 
 

@@ -97,6 +97,11 @@ class ResponseCache:
         self._totals[key] = total
 
     @property
+    def listening(self) -> bool:
+        """Whether changes are being heard: only then is anything kept."""
+        return self._listening
+
+    @property
     def generation(self) -> str:
         """Changes with every change a reader can see: a response built from a query
         that began in an older generation may be stale, and is not kept."""

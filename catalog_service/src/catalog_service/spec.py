@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,8 +22,13 @@ def spec_path() -> Path:
 
 
 @functools.cache
+def spec_document() -> dict[str, Any]:
+    """The service's own OpenAPI document, as loaded (read once)."""
+    with spec_path().open(encoding="utf-8") as file:
+        document: dict[str, Any] = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return document
+
+
 def api_version() -> str:
     """info.version of the service's own OpenAPI document."""
-    with spec_path().open(encoding="utf-8") as file:
-        document = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return str(document["info"]["version"])
+    return str(spec_document()["info"]["version"])

@@ -15,7 +15,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from ..keys import POOL, RESPONSE_CACHE
+from ..keys import CATALOG_INDEX, POOL, RESPONSE_CACHE
 from ..pages import SWAGGER_UI, render
 from ..response_cache import CACHE_GENERATION, Cached, body_etag, etag_matches
 from ..store import catalog as store
@@ -125,6 +125,14 @@ async def list_catalog(
     etag = cache.etag(cache_key(request))
     if etag is not None and etag_matches(request, etag):
         return _not_modified(etag)
+    if q is None:
+        indexed = request.config_dict[CATALOG_INDEX].page(
+            tag=tag, status=status, min_score=min_score, limit=limit, offset=offset
+        )
+        if indexed is not None:
+            items, total = indexed
+            body = b'{"items":[' + b",".join(items) + b'],"total":' + str(total).encode() + b"}"
+            return remember(request, Cached(etag or body_etag(body), body, JSON))
     rows, total = await _page(
         request,
         ["catalog", q, tag, status, str(min_score)],

@@ -1,0 +1,184 @@
+"""Reads that miss the response cache: plain queries past connexion, pages from memory."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from catalog_service.api.catalog import entry_body
+from catalog_service.api.plain_queries import plain_reads
+from catalog_service.api.routing import handler
+from catalog_service.keys import CATALOG_INDEX, PLAIN_READS, POOL
+from catalog_service.settings import Settings
+from catalog_service.spec import spec_document
+from catalog_service.store import catalog as store
+
+from .conftest import LOOPBACK
+
+# Valid and invalid alike, at and past every bound of the spec's parameters.
+QUERIES = [
+    "",
+    "limit=1",
+    "limit=1000",
+    "limit=1001",
+    "limit=0",
+    "limit=-1",
+    "limit=+2",
+    "limit=%202",
+    "limit=02",
+    "limit=2.0",
+    "limit=two",
+    "limit=",
+    "limit=1&limit=2",
+    "offset=0",
+    "offset=3",
+    "offset=2147483647",
+    "offset=2147483648",
+    "offset=99999999999999999999999",
+    "status=valid",
+    "status=invalid&limit=1",
+    "status=VALID",
+    "status=",
+    "tag=mobiliteit",
+    "tag=mobiliteit&status=valid",
+    "tag=" + "t" * 64,
+    "tag=" + "t" * 65,
+    "tag=a%00b",
+    "tag=",
+    "min_score=0",
+    "min_score=100",
+    "min_score=101",
+    "q=parkeren",
+    "q=",
+    "q=" + "q" * 501,
+    "q=temperature&method=GET",
+    "method=get",
+    "method=POST",
+    "project=parkeren",
+    "project=Parkeren",
+    "sort=name",
+    "unknown=1",
+    "access_token=secret",
+]
+
+
+async def answers(client: TestClient, path: str) -> list[tuple[int, str, bytes]]:
+    found = []
+    for query in QUERIES:
+        response = await client.get(f"{path}?{query}" if query else path)
+        # A problem's instance names nothing that differs; its body is compared whole.
+        found.append((response.status, response.content_type, await response.read()))
+    return found
+
+
+async def index_current(app: web.Application, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while app[CATALOG_INDEX].page(tag=None, status=None, min_score=None, limit=1, offset=0) is None:
+        assert time.monotonic() < deadline, "the catalog index did not catch up"
+        await asyncio.sleep(0.05)
+
+
+async def test_plain_queries_are_answered_exactly_as_connexion_answers_them(
+    catalog: Any, make_client: Any, settings: Settings
+) -> None:
+    client, _, _ = catalog
+    # The same service with every query taking the long way, through connexion (and
+    # its response validation, on in the tests).
+    slow_app_client = await make_client(dataclasses.replace(settings, allowed_networks=LOOPBACK))
+    slow_app_client.server.app[PLAIN_READS].clear()
+    assert client.server.app[PLAIN_READS].keys() == {"/api/catalog", "/api/operations"}
+    await index_current(client.server.app)
+    for path in ("/api/catalog", "/api/operations"):
+        fast, slow = await answers(client, path), await answers(slow_app_client, path)
+        for query, one, other in zip(QUERIES, fast, slow, strict=True):
+            assert one == other, (path, query)
+    statuses = {q: status for q, (status, _, _) in zip(QUERIES, fast, strict=True)}
+    assert statuses["limit=1000"] == 200 and statuses["limit=1001"] == 400 and statuses["unknown=1"] == 400
+
+
+async def catalog_pages(db: asyncpg.Connection, **filters: Any) -> dict[str, Any]:
+    rows, total = await store.list_entries(db, limit=1000, offset=0, q=None, **filters)
+    return {"items": [entry_body(row) for row in rows], "total": total}
+
+
+async def test_pages_from_memory_are_postgresqls_pages_and_show_a_change_at_once(
+    catalog: Any, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    client, _, _ = catalog
+    app = client.server.app
+    await index_current(app)
+    filters: list[dict[str, Any]] = [
+        {"tag": None, "status": None, "min_score": None},
+        {"tag": "mobiliteit", "status": None, "min_score": None},
+        {"tag": None, "status": "valid", "min_score": None},
+        {"tag": "mobiliteit", "status": "invalid", "min_score": None},
+        {"tag": None, "status": None, "min_score": 0},
+    ]
+    for chosen in filters:
+        expected = await catalog_pages(db, **chosen)
+        params = {key: str(value) for key, value in chosen.items() if value is not None}
+        assert app[CATALOG_INDEX].page(limit=1000, offset=0, **chosen) is not None
+        for limit, offset in [(1000, 0), (1, 0), (2, 1), (3, 3), (1, 4)]:
+            body = await (
+                await client.get("/api/catalog", params={**params, "limit": limit, "offset": offset})
+            ).json()
+            assert body == {"items": expected["items"][offset : offset + limit], "total": expected["total"]}
+
+    # A change is visible as soon as its notification has arrived (the index no longer
+    # answers), and in the index once it has caught up.
+    response = await client.patch("/api/projects/afval", json={"tags": ["mobiliteit"]}, headers=admin)
+    assert response.status == 200, await response.text()
+    await asyncio.sleep(0.2)  # the NOTIFY travels to the listener
+    for limit in (7, 8):  # another URL each time: not an answer the response cache kept
+        body = await (await client.get("/api/catalog", params={"tag": "mobiliteit", "limit": limit})).json()
+        assert [item["name"] for item in body["items"]] == ["afval", "broken", "parkeren"]
+        assert body["items"][0]["tags"] == ["mobiliteit"]
+        await index_current(app)
+    assert (
+        app[CATALOG_INDEX].page(tag="mobiliteit", status=None, min_score=None, limit=7, offset=0) is not None
+    )
+
+    await app[POOL].execute("DELETE FROM projects WHERE name = 'broken'")
+    await asyncio.sleep(0.2)
+    body = await (await client.get("/api/catalog", params={"limit": 5})).json()
+    assert [item["name"] for item in body["items"]] == ["afval", "parkeren", "weather"]
+
+
+def test_the_plain_checks_are_the_spec_s_and_a_keyword_they_do_not_know_takes_the_long_way() -> None:
+    spec = spec_document()
+    reads = plain_reads(spec, "/api", handler)
+    catalog = reads["/api/catalog"]
+    assert catalog.arguments({}) == {"limit": 100, "offset": 0}
+    assert catalog.arguments({"status": "valid", "limit": "5"}) == {
+        "status": "valid",
+        "limit": 5,
+        "offset": 0,
+    }
+    assert catalog.arguments({"status": "gone"}) is None
+    assert reads["/api/operations"].arguments({"method": "PATCH"}) == {
+        "method": "PATCH",
+        "limit": 100,
+        "offset": 0,
+    }
+
+    changed = {**spec, "paths": {**spec["paths"]}}
+    item = changed["paths"]["/catalog"] = {**spec["paths"]["/catalog"]}
+    item["get"] = {**item["get"], "parameters": [*item["get"]["parameters"]]}
+    item["get"]["parameters"].append(
+        {"name": "when", "in": "query", "schema": {"type": "string", "format": "date"}}
+    )
+    assert "/api/catalog" not in plain_reads(changed, "/api", handler)
+
+
+@pytest.mark.parametrize("value", ["1", "100", "0"])
+def test_an_integer_is_plain_only_as_digits(value: str) -> None:
+    check = plain_reads(spec_document(), "/api", handler)["/api/catalog"].checks["min_score"]
+    assert check.value(value) == int(value)
+    assert check.value(" " + value) is None and check.value("+" + value) is None
