@@ -65,6 +65,7 @@ async def _create_token(url: str, name: str, admin: bool) -> str:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
     from aiohttp import web
 
     from .api.problems import answer_unparseable_requests_with_problems
@@ -84,6 +85,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=logs.ACCESS,
             access_log_class=logs.AccessLogger,
             header_timeout=settings.header_timeout,
+            # uvloop: the same asyncio, with the event loop and its sockets in C.
+            loop=uvloop.new_event_loop(),
         )
     return 0
 
