@@ -304,11 +304,12 @@ async def test_a_validation_that_overruns_its_time_is_no_verdict_and_the_next_on
     assert (await collected(client, "quick"))["status"] == "valid"
 
 
-async def test_health_answers_quickly_while_a_20mb_document_is_validated(
+async def test_health_answers_quickly_while_a_20mb_document_is_validated_and_stored_whole(
     make_client: Any,
     collector_settings: Settings,
     admin: dict[str, str],
     upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
     tmp_path: Path,
 ) -> None:
     up, server = upstream
@@ -339,6 +340,15 @@ async def test_health_answers_quickly_while_a_20mb_document_is_validated(
     assert checks > 10
     # Parsing and validating take seconds; the loop was never blocked for anything close.
     assert slowest < 1.0, slowest
+    # Stored in pieces (store.queue.PIECE_BYTES), published whole, every operation listed.
+    stored = await db.fetchrow(
+        """SELECT d.raw, (SELECT count(*) FROM operations o WHERE o.document_id = d.id) AS operations
+           FROM documents d JOIN projects p ON p.published_document_id = d.id WHERE p.name = 'huge'"""
+    )
+    assert stored["raw"] == big and stored["operations"] == 5_000
+    assert await (await client.get("/api/catalog/huge/openapi.json")).json() == document
+    page = await (await client.get("/api/operations", params={"project": "huge", "limit": 1})).json()
+    assert page["total"] == 5_000
 
 
 async def test_failures_back_off_and_a_success_resets_the_interval(
