@@ -22,22 +22,15 @@ from typing import Any
 from aiohttp import web
 
 from .. import pointers
-from .validation import _whole_value
+from .validation import whole_value
 
 # operationIds read this way: those whose answers response_cache keeps.
 OPERATIONS = ("listCatalog", "searchOperations")
-# Schema keywords the checks know; a parameter with any other takes the long way.
+# Schema keywords the checks know, by type; a parameter with any other takes the long way.
+_ANNOTATIONS = {"type", "default", "description", "example"}
 _KNOWN = {
-    "type",
-    "minimum",
-    "maximum",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "enum",
-    "default",
-    "description",
-    "example",
+    "integer": _ANNOTATIONS | {"minimum", "maximum"},
+    "string": _ANNOTATIONS | {"minLength", "maxLength", "pattern", "enum"},
 }
 _KNOWN_PARAMETER = {"name", "in", "required", "schema", "description", "example"}
 # A whole number as a client writes it; connexion also takes "+1" or " 1", which take the long way.
@@ -101,7 +94,8 @@ class PlainRead:
 
 
 def _check(name: str, schema: dict[str, Any]) -> Check | None:
-    if not set(schema) <= _KNOWN or schema.get("type") not in ("integer", "string"):
+    known = _KNOWN.get(schema.get("type", ""))
+    if known is None or not set(schema) <= known:
         return None
     enum = schema.get("enum")
     return Check(
@@ -111,7 +105,7 @@ def _check(name: str, schema: dict[str, Any]) -> Check | None:
         maximum=schema.get("maximum"),
         min_length=schema.get("minLength"),
         max_length=schema.get("maxLength"),
-        pattern=_whole_value(schema["pattern"]) if "pattern" in schema else None,
+        pattern=whole_value(schema["pattern"]) if "pattern" in schema else None,
         enum=frozenset(map(str, enum)) if enum is not None else None,
     )
 

@@ -45,7 +45,7 @@ _TYPE_WORDS = {
 
 
 @functools.lru_cache(maxsize=256)
-def _whole_value(pattern: str) -> re.Pattern[str]:
+def whole_value(pattern: str) -> re.Pattern[str]:
     """``pattern`` with a final unescaped ``$`` meaning the end of the value, as in ECMA-262."""
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         pattern = pattern[:-1] + r"\Z"
@@ -55,7 +55,7 @@ def _whole_value(pattern: str) -> re.Pattern[str]:
 def _pattern(
     validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and not _whole_value(pattern).search(instance):
+    if validator.is_type(instance, "string") and not whole_value(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
