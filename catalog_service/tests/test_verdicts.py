@@ -24,6 +24,7 @@ from openapi_spec_validator.readers import read_from_filename
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from catalog_service.collector.analyze import fast_errors, reference_errors, spec_format_of, validation_errors
+from catalog_service.collector.workers import ValidatorPool
 from catalog_service.settings import Settings
 
 from .conftest import REAL_SPECS, attempts, collected, register
@@ -297,3 +298,20 @@ def test_the_fast_path_finds_what_the_reference_finds_on_every_document_of_the_s
     assert (
         "could not process" in reference_errors(BROKEN["a reference to nothing"], "openapi-3.0")[0]["message"]
     )
+
+
+async def test_idle_workers_leave_and_the_next_document_brings_one_back() -> None:
+    pool = ValidatorPool(size=2, timeout=60, max_expanded_bytes=10 * 1024 * 1024, idle_seconds=1.0)
+    document = json.dumps(openapi_30()).encode()
+    try:
+        both = await asyncio.gather(pool.analyze(document), pool.analyze(document))
+        assert [analysis.valid for analysis in both] == [True, True]
+        assert len(validation_workers()) == 2
+        deadline = time.monotonic() + 15
+        while validation_workers() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert validation_workers() == []  # their memory is the system's again
+        assert (await pool.analyze(document)).valid
+        assert len(validation_workers()) == 1  # one job, one worker
+    finally:
+        await pool.close()
