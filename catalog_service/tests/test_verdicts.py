@@ -206,6 +206,11 @@ async def test_a_worker_killed_mid_validation_is_no_verdict_and_the_next_try_jud
 
     await client.post("/api/projects/groot/refresh", headers=admin)
     assert (await collected(client, "groot", after=first["last_checked_at"], timeout=60))["status"] == "valid"
+    # Its 150,000 operations (some 15 MB as JSON) reached the database in pieces, every one.
+    stored = await db.fetchrow(
+        "SELECT count(*) AS n, count(DISTINCT path) AS paths, bool_and(method = 'GET') AS gets FROM operations"
+    )
+    assert (stored["n"], stored["paths"], stored["gets"]) == (150_000, 150_000, True)
 
 
 async def test_a_url_changed_during_a_collection_does_not_inherit_the_old_urls_etag(

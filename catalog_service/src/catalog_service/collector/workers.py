@@ -82,6 +82,7 @@ def _serve(conn: Connection) -> None:
             if verdict_only:
                 # The caller needs the verdict only: the parsed document stays here.
                 analysis.content_json, analysis.operations = None, []
+            analysis.pack_operations()
             conn.send(analysis)
 
 

@@ -228,8 +228,6 @@ async def find_analysis(
 # document and its JSON sent as one message held the event loop for 50 ms, and
 # every request waited.
 PIECE_BYTES = 1024 * 1024
-# Operations inserted per round trip, for the same reason (a document may have 60,000).
-OPERATIONS_AT_ONCE = 2000
 
 
 async def _staged(conn: Connection, slot: int, data: bytes) -> str:
@@ -269,6 +267,9 @@ async def store_document(
                 "coalesce($4, convert_from(" + await _staged(conn, 2, encoded) + ", 'UTF8'))",
                 None,
             )
+        operations_json, operations_count = analysis.packed_operations()
+        operations_sql = "$2::text"  # text: the pool encodes a json parameter itself
+        operations_arg: str | None = operations_json
         document_id = await conn.fetchval(
             f"""
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
@@ -290,7 +291,7 @@ async def store_document(
             analysis.errors,
             analysis.contact,
             sources,
-            len(analysis.operations),
+            operations_count,
             # Messages quote the document (a name with a NUL in it, say).
             storable(analysis.lint),
             (analysis.lint or {}).get("score"),
@@ -307,26 +308,19 @@ async def store_document(
                 sources,
             )
             return existing
-        rows = [
-            (
-                document_id,
-                op["method"],
-                op["path"],
-                op["operation_id"],
-                op["summary"],
-                op["tags"],
-                op["deprecated"],
-            )
-            for op in analysis.operations
-        ]
-        for start in range(0, len(rows), OPERATIONS_AT_ONCE):
-            await conn.executemany(
-                """
-                INSERT INTO operations (document_id, method, path, operation_id, summary, tags, deprecated)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                """,
-                rows[start : start + OPERATIONS_AT_ONCE],
-            )
+        if len(operations_json) > PIECE_BYTES:
+            staged = await _staged(conn, 3, operations_json.encode())
+            operations_sql, operations_arg = f"coalesce($2, convert_from({staged}, 'UTF8'))", None
+        await conn.execute(
+            f"""
+            INSERT INTO operations (document_id, method, path, operation_id, summary, tags, deprecated)
+            SELECT $1, o.method, o.path, o.operation_id, o.summary, o.tags, o.deprecated
+            FROM json_to_recordset({operations_sql}::json) AS o(
+                method text, path text, operation_id text, summary text, tags text[], deprecated boolean)
+            """,
+            document_id,
+            operations_arg,
+        )
         return int(document_id)
 
 
