@@ -97,12 +97,7 @@ class CatalogIndex:
         """The serialised entries of a page and the total, or None when the index is
         not known to be current (then ask PostgreSQL)."""
         snapshot = self._snapshot
-        if (
-            snapshot is None
-            or not self._cache.listening
-            or snapshot.generation != self._cache.generation
-            or time.monotonic() - snapshot.built_at > self._max_age
-        ):
+        if snapshot is None or not self._cache.listening or self._stale(snapshot, self._max_age):
             return None
         entries = snapshot.entries
         if tag is not None or status is not None or min_score is not None:
@@ -124,13 +119,9 @@ class CatalogIndex:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _due(self) -> bool:
-        snapshot = self._snapshot
-        return (
-            snapshot is None
-            or snapshot.generation != self._cache.generation
-            or time.monotonic() - snapshot.built_at > REFRESH_SECONDS
-        )
+    def _stale(self, snapshot: Snapshot, max_age: float) -> bool:
+        """Built before the latest change, or longer ago than ``max_age`` seconds."""
+        return snapshot.generation != self._cache.generation or time.monotonic() - snapshot.built_at > max_age
 
     async def _quiet(self) -> None:
         """Until the catalog has not changed for QUIET_SECONDS (at most PATIENCE_SECONDS)."""
@@ -144,9 +135,12 @@ class CatalogIndex:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            if not self._cache.listening or not self._due():
+            snapshot = self._snapshot
+            if not self._cache.listening or (
+                snapshot is not None and not self._stale(snapshot, REFRESH_SECONDS)
+            ):
                 continue
-            if self._snapshot is not None and self._snapshot.generation != self._cache.generation:
+            if snapshot is not None and snapshot.generation != self._cache.generation:
                 await self._quiet()
             try:
                 await self.rebuild()

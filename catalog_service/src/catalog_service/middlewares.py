@@ -56,9 +56,8 @@ async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResp
             return respond(request, cached)
         request[CACHE_GENERATION] = cache.generation
         read = request.config_dict[PLAIN_READS].get(request.path)
-        arguments = read.arguments(request.query) if read is not None else None
-        if arguments is not None:
-            return await read.handler(request, **arguments)  # type: ignore[union-attr]
+        if read is not None and (arguments := read.arguments(request.query)) is not None:
+            return await read.handler(request, **arguments)
     return await handler(request)
 
 

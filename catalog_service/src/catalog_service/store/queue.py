@@ -230,19 +230,29 @@ async def find_analysis(
 PIECE_BYTES = 1024 * 1024
 
 
-async def _staged(conn: Connection, slot: int, data: bytes) -> str:
-    """An SQL expression for ``data``, sent in pieces into this transaction's upload table."""
+async def _parameter(conn: Connection, number: int, value: bytes | str | None) -> tuple[str, Any]:
+    """The SQL for query parameter ``number`` and the value to pass for it. A value over
+    PIECE_BYTES goes ahead in pieces into this transaction's upload table, and the SQL
+    joins them again (as text for a str); the parameter itself is then NULL."""
+    if value is None or len(value) <= PIECE_BYTES:
+        return f"${number}", value
+    data = value.encode() if isinstance(value, str) else value
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS upload_pieces (slot int, n int, piece bytea) ON COMMIT DELETE ROWS"
     )
     for n, start in enumerate(range(0, len(data), PIECE_BYTES)):
         await conn.execute(
             "INSERT INTO pg_temp.upload_pieces VALUES ($1, $2, $3)",
-            slot,
+            number,
             n,
             data[start : start + PIECE_BYTES],
         )
-    return f"(SELECT string_agg(piece, ''::bytea ORDER BY n) FROM pg_temp.upload_pieces WHERE slot = {slot})"
+    joined = (
+        f"(SELECT string_agg(piece, ''::bytea ORDER BY n) FROM pg_temp.upload_pieces WHERE slot = {number})"
+    )
+    if isinstance(value, str):
+        joined = f"convert_from({joined}, 'UTF8')"
+    return f"coalesce(${number}, {joined})", None
 
 
 async def store_document(
@@ -256,20 +266,9 @@ async def store_document(
 ) -> int:
     """The document's id; a project that returns to an earlier version reuses its row."""
     async with conn.transaction():
-        raw_sql, json_sql = "$3", "$4"
-        raw_arg: bytes | None = raw
-        json_arg = analysis.content_json
-        if len(raw) > PIECE_BYTES:
-            raw_sql, raw_arg = "coalesce($3, " + await _staged(conn, 1, raw) + ")", None
-        if json_arg is not None and len(json_arg) > PIECE_BYTES:
-            encoded = json_arg.encode()
-            json_sql, json_arg = (
-                "coalesce($4, convert_from(" + await _staged(conn, 2, encoded) + ", 'UTF8'))",
-                None,
-            )
+        raw_sql, raw_arg = await _parameter(conn, 3, raw)
+        json_sql, json_arg = await _parameter(conn, 4, analysis.content_json)
         operations_json, operations_count = analysis.packed_operations()
-        operations_sql = "$2::text"  # text: the pool encodes a json parameter itself
-        operations_arg: str | None = operations_json
         document_id = await conn.fetchval(
             f"""
             INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
@@ -308,14 +307,13 @@ async def store_document(
                 sources,
             )
             return existing
-        if len(operations_json) > PIECE_BYTES:
-            staged = await _staged(conn, 3, operations_json.encode())
-            operations_sql, operations_arg = f"coalesce($2, convert_from({staged}, 'UTF8'))", None
+        operations_sql, operations_arg = await _parameter(conn, 2, operations_json)
         await conn.execute(
             f"""
             INSERT INTO operations (document_id, method, path, operation_id, summary, tags, deprecated)
             SELECT $1, o.method, o.path, o.operation_id, o.summary, o.tags, o.deprecated
-            FROM json_to_recordset({operations_sql}::json) AS o(
+            -- ::text first: the pool would encode a json parameter itself.
+            FROM json_to_recordset(({operations_sql})::text::json) AS o(
                 method text, path text, operation_id text, summary text, tags text[], deprecated boolean)
             """,
             document_id,
