@@ -434,18 +434,23 @@ async def seed_reads(db: asyncpg.Connection, total: int) -> None:
             SELECT 'seed-' || i, 'http://127.0.0.1:9/' || i, 'admin', 'valid', now(), now(), 'infinity', ARRAY['seed', 'group-' || (i % 25)]
             FROM generate_series($2::int + 1, $2::int + $1::int) AS i
             RETURNING id, name
-        ), docs AS (
-            INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version, title, description, valid, errors, operations_count)
-            SELECT made.id, sha256(made.name::bytea), ''::bytea, s.content_json, s.spec_format, s.version,
-                   s.title, s.description, true, '[]', s.operations_count
-            FROM made JOIN source s ON s.n = 1 + (substring(made.name from 6)::int % s.m)
-            RETURNING id, project_id
         )
-        UPDATE projects p SET published_document_id = docs.id, current_document_id = docs.id
-        FROM docs WHERE p.id = docs.project_id
+        INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version, title, description, valid, errors, operations_count)
+        SELECT made.id, sha256(made.name::bytea), ''::bytea, s.content_json, s.spec_format, s.version,
+               s.title, s.description, true, '[]', s.operations_count
+        FROM made JOIN source s ON s.n = 1 + (substring(made.name from 6)::int % s.m)
         """,
         max(0, total - have),
         seeded,
+    )
+    # Its own statement: an UPDATE in the same WITH would not see the rows inserted
+    # beside it, and the copies would stay unpublished (no page, no operation).
+    await db.execute(
+        """
+        UPDATE projects p SET published_document_id = d.id, current_document_id = d.id
+        FROM documents d
+        WHERE d.project_id = p.id AND p.name LIKE 'seed-%' AND p.published_document_id IS NULL
+        """
     )
     await db.execute(
         """
