@@ -15,13 +15,15 @@ from .api.plain_queries import plain_reads
 from .api.problems import body_limit, domain_errors, outer_problems
 from .api.ratelimit import rate_limits
 from .api.validation import VALIDATOR_MAP
-from .catalog_index import CatalogIndex
 from .collector.service import open_collector
+from .indexes.catalog import CatalogIndex
+from .indexes.operations import OperationIndex
 from .keys import (
     ASSEMBLY,
     CATALOG_INDEX,
     COLLECTOR,
     METRICS,
+    OPERATION_INDEX,
     PLAIN_READS,
     POOL,
     RESPONSE_CACHE,
@@ -76,6 +78,17 @@ async def catalog_index(app: web.Application) -> AsyncIterator[None]:
     index = CatalogIndex(app[POOL], app[RESPONSE_CACHE], entry_body, max_age=MAX_AGE_SECONDS)
     await index.start()
     app[CATALOG_INDEX] = index
+    try:
+        yield
+    finally:
+        await index.close()
+
+
+async def operation_index(app: web.Application) -> AsyncIterator[None]:
+    """Every published operation in memory, searchable, kept as current as the cache."""
+    index = OperationIndex(app[POOL], app[RESPONSE_CACHE], max_age=MAX_AGE_SECONDS)
+    await index.start()
+    app[OPERATION_INDEX] = index
     try:
         yield
     finally:
@@ -156,5 +169,5 @@ def create_app(
     app.middlewares.append(cached_reads)
     app.on_response_prepare.append(security_headers)
     add_outside_routes(app)
-    app.cleanup_ctx.extend([database, response_cache, catalog_index, collector, webhooks])
+    app.cleanup_ctx.extend([database, response_cache, catalog_index, operation_index, collector, webhooks])
     return app

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import asyncpg
 from aiohttp import web
 
-from .catalog_index import CatalogIndex
 from .collector.service import Collector
+from .indexes.catalog import CatalogIndex
+from .indexes.operations import OperationIndex
 from .metrics import Metrics
 from .response_cache import ResponseCache
 from .settings import Settings
@@ -36,6 +37,8 @@ COLLECTOR = web.AppKey("collector", Collector)
 RESPONSE_CACHE = web.AppKey("response_cache", ResponseCache)
 # Every catalog entry, serialised, for pages that miss the response cache.
 CATALOG_INDEX = web.AppKey("catalog_index", CatalogIndex)
+# Every published operation, serialised and searchable, for searches that miss it.
+OPERATION_INDEX = web.AppKey("operation_index", OperationIndex)
 # Sends the webhook outbox, as the collector's replica.
 WEBHOOKS = web.AppKey("webhooks", Deliverer)
 # URL path -> the plain checks of its query (api/plain_queries).

@@ -15,7 +15,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from ..keys import CATALOG_INDEX, POOL, RESPONSE_CACHE
+from ..keys import CATALOG_INDEX, OPERATION_INDEX, POOL, RESPONSE_CACHE
 from ..pages import SWAGGER_UI, render
 from ..response_cache import CACHE_GENERATION, Cached, body_etag, etag_matches
 from ..store import catalog as store
@@ -99,6 +99,13 @@ def remember(request: web.Request, cached: Cached) -> web.Response:
 Page = tuple[list[asyncpg.Record], int]
 
 
+def _indexed_page(indexed: tuple[list[bytes], int], etag: str | None = None) -> Cached:
+    """A page of items serialised already: the bytes orjson makes of {"items", "total"}."""
+    items, total = indexed
+    body = b'{"items":[' + b",".join(items) + b'],"total":' + str(total).encode() + b"}"
+    return Cached(etag or body_etag(body), body, JSON)
+
+
 async def _page(
     request: web.Request, search: list[str | None], query: Callable[[int | None], Awaitable[Page]]
 ) -> Page:
@@ -130,9 +137,7 @@ async def list_catalog(
             tag=tag, status=status, min_score=min_score, limit=limit, offset=offset
         )
         if indexed is not None:
-            items, total = indexed
-            body = b'{"items":[' + b",".join(items) + b'],"total":' + str(total).encode() + b"}"
-            return remember(request, Cached(etag or body_etag(body), body, JSON))
+            return remember(request, _indexed_page(indexed, etag))
     rows, total = await _page(
         request,
         ["catalog", q, tag, status, str(min_score)],
@@ -243,6 +248,11 @@ async def search_operations(
     limit: int = 100,
     offset: int = 0,
 ) -> web.Response:
+    indexed = await request.config_dict[OPERATION_INDEX].page(
+        q=q, method=method, project=project, limit=limit, offset=offset
+    )
+    if indexed is not None:
+        return remember(request, _indexed_page(indexed))
     rows, total = await _page(
         request,
         ["operations", q, method, project],

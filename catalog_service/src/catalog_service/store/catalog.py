@@ -255,6 +255,37 @@ async def search_operations(
     return rows, await page_total(db, rows, limit=limit, offset=offset, count=count, args=args)
 
 
+async def tsquery(db: Executor, q: str) -> str:
+    """The tsquery a search for ``q`` runs, as text."""
+    text: str = await db.fetchval("SELECT catalog_tsquery($1)::text", q)
+    return text
+
+
+async def published_documents(db: Executor) -> list[asyncpg.Record]:
+    """Every published document and its API's name, in the order of names that
+    search_operations lists them in."""
+    return await db.fetch(
+        """SELECT p.published_document_id AS document_id, p.name FROM projects p
+           WHERE p.published_document_id IS NOT NULL ORDER BY p.name"""
+    )
+
+
+async def operations_of(db: Executor, document_ids: list[int]) -> list[asyncpg.Record]:
+    """The operations of these documents, each in the order search_operations lists
+    them in, with their search vectors' lexemes and the weights of each one's
+    positions (position order)."""
+    return await db.fetch(
+        """
+        SELECT o.document_id, o.method, o.path, o.operation_id, o.summary, o.deprecated,
+               ARRAY(SELECT u.lexeme FROM unnest(o.search_vector) u) AS lexemes,
+               ARRAY(SELECT array_to_string(u.weights, '') FROM unnest(o.search_vector) u) AS weights
+        FROM operations o WHERE o.document_id = ANY($1::bigint[])
+        ORDER BY o.document_id, o.path, o.method
+        """,
+        document_ids,
+    )
+
+
 async def published_names(db: Executor) -> list[asyncpg.Record]:
     """Every API with a published document, by name (for the browser and discovery)."""
     return await db.fetch(

@@ -1,0 +1,200 @@
+"""Every published operation in memory, searchable as PostgreSQL searches them.
+
+A search of the operations that misses the response cache was a full-text query:
+with 1,000 APIs, 150 µs of PostgreSQL's CPU and a round trip for every search, far
+more for a common word. This index holds each operation once, serialised, in the
+order ``ORDER BY p.name, o.path, o.method`` gives them (their *ordinals*), and for
+every lexeme of their search vectors the ordinals that hold it with what it adds to
+their rank (ranking.py). A search is then a few array operations: the same matches,
+order and total as the query's, which stays the way for whatever the index cannot
+answer (a query shape ranking.py leaves to PostgreSQL, or while not current).
+
+The reader's words still go to PostgreSQL once, to become a tsquery (its parsers and
+stemmers are the reference); the text it answers is remembered per ``q``, as it
+depends on nothing but the words.
+
+Documents are read once, when first published: a rebuild reads the list of
+published documents and only the operations of those it does not hold yet, then
+puts the arrays together in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import numpy as np
+import orjson
+
+from ..response_cache import ResponseCache
+from ..store import catalog as store
+from . import ranking
+from .follow import Following
+from .ranking import Ordinals, Query, Terms
+
+# Documents whose operations are read in one query.
+BATCH = 100
+# Operations read between two yields to the event loop.
+CHUNK = 200
+# Words remembered as the tsquery PostgreSQL made of them.
+QUERIES = 10_000
+# The methods an operation can have, by code (uint8 in the index).
+METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """The operations of one published document, in (path, method) order."""
+
+    items: tuple[bytes, ...]  # each operation as the JSON a page lists it with
+    methods: np.ndarray  # uint8 codes
+    # One row per (operation, lexeme): which operation, which lexeme, its term.
+    operations: np.ndarray  # int32, local to the document
+    lexemes: np.ndarray  # int32, in the index's vocabulary
+    terms: np.ndarray  # float64
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    items: Sequence[bytes]
+    methods: np.ndarray  # uint8, by ordinal
+    projects: dict[str, tuple[int, int]]  # name -> its ordinals' range
+    # The postings, by lexeme: ordinals (ascending) from starts[i] to starts[i + 1].
+    ordinals: np.ndarray
+    terms: np.ndarray
+    starts: np.ndarray
+
+    def postings(self, ids: dict[str, int], lexemes: Sequence[str]) -> dict[str, tuple[Ordinals, Terms]]:
+        found = {}
+        for lexeme in lexemes:
+            i = ids.get(lexeme)
+            if i is not None and i + 1 < len(self.starts):
+                start, end = int(self.starts[i]), int(self.starts[i + 1])
+                if end > start:
+                    found[lexeme] = (self.ordinals[start:end], self.terms[start:end])
+        return found
+
+
+class OperationIndex(Following):
+    name = "operation-index"
+
+    def __init__(self, pool: asyncpg.Pool, cache: ResponseCache, *, max_age: float) -> None:
+        super().__init__(cache, max_age=max_age)
+        self._pool = pool
+        self._vocabulary: dict[str, int] = {}
+        self._documents: dict[tuple[int, str], Document] = {}
+        self._snapshot: Snapshot | None = None
+        self._queries: OrderedDict[str, Query | None] = OrderedDict()
+
+    async def page(
+        self, *, q: str | None, method: str | None, project: str | None, limit: int, offset: int
+    ) -> tuple[list[bytes], int] | None:
+        """The serialised operations of a page and the total, or None when the index
+        cannot answer (then ask PostgreSQL)."""
+        query = await self._query(q) if q else None
+        snapshot = self._snapshot
+        if (q and query is None) or snapshot is None or not self.current:
+            return None
+        found: Ordinals
+        if query is not None:
+            if query.root is None:
+                return [], 0
+            postings = snapshot.postings(self._vocabulary, query.lexemes)
+            found = ranking.matches(query.root, postings)
+        else:
+            found = np.arange(len(snapshot.items), dtype=np.int32)
+        if project is not None:
+            start, end = snapshot.projects.get(project, (0, 0))
+            found = found[(found >= start) & (found < end)]
+        if method is not None:
+            code = METHODS.index(method.upper()) if method.upper() in METHODS else -1
+            found = found[snapshot.methods[found] == code]
+        if query is not None:
+            found = ranking.ordered(found, ranking.ranks(found, query.lexemes, postings))
+        return [snapshot.items[i] for i in found[offset : offset + limit].tolist()], len(found)
+
+    async def _query(self, q: str) -> Query | None:
+        if q in self._queries:
+            self._queries.move_to_end(q)
+            return self._queries[q]
+        query = ranking.parse(await store.tsquery(self._pool, q))
+        self._queries[q] = query
+        if len(self._queries) > QUERIES:
+            self._queries.popitem(last=False)
+        return query
+
+    async def _rebuild(self) -> None:
+        published = await store.published_documents(self._pool)
+        wanted = [(row["document_id"], row["name"]) for row in published]
+        missing = [key for key in wanted if key not in self._documents]
+        for i in range(0, len(missing), BATCH):
+            batch = dict(missing[i : i + BATCH])
+            rows: dict[int, list[asyncpg.Record]] = {document_id: [] for document_id in batch}
+            for row in await store.operations_of(self._pool, list(batch)):
+                rows[row["document_id"]].append(row)
+            for document_id, name in batch.items():
+                self._documents[(document_id, name)] = await self._read(name, rows[document_id])
+        self._documents = {key: self._documents[key] for key in wanted}
+        documents = [(name, self._documents[(document_id, name)]) for document_id, name in wanted]
+        self._snapshot = await asyncio.to_thread(_assemble, documents, len(self._vocabulary))
+
+    async def _read(self, name: str, rows: list[asyncpg.Record]) -> Document:
+        items, methods, operations, lexemes, terms = [], [], [], [], []
+        vocabulary = self._vocabulary
+        for local, row in enumerate(rows):
+            if local % CHUNK == CHUNK - 1:
+                await asyncio.sleep(0)  # the event loop's turn
+            items.append(
+                orjson.dumps(
+                    {
+                        "project": name,
+                        "method": row["method"],
+                        "path": row["path"],
+                        "operation_id": row["operation_id"],
+                        "summary": row["summary"],
+                        "deprecated": row["deprecated"],
+                    }
+                )
+            )
+            methods.append(METHODS.index(row["method"]) if row["method"] in METHODS else 255)
+            for lexeme, weights in zip(row["lexemes"], row["weights"], strict=True):
+                operations.append(local)
+                lexemes.append(vocabulary.setdefault(lexeme, len(vocabulary)))
+                terms.append(ranking.term(weights))
+        return Document(
+            items=tuple(items),
+            methods=np.array(methods, dtype=np.uint8),
+            operations=np.array(operations, dtype=np.int32),
+            lexemes=np.array(lexemes, dtype=np.int32),
+            terms=np.array(terms, dtype=np.float64),
+        )
+
+
+def _assemble(documents: list[tuple[str, Document]], vocabulary: int) -> Snapshot:
+    """The documents' operations one after the other (their ordinals), and every
+    lexeme's postings in one array, by lexeme then ordinal."""
+    items: list[bytes] = []
+    projects: dict[str, tuple[int, int]] = {}
+    for name, document in documents:
+        projects[name] = (len(items), len(items) + len(document.items))
+        items.extend(document.items)
+    bases = [projects[name][0] for name, _ in documents]
+
+    def joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+    ordinals = joined([d.operations + base for (_, d), base in zip(documents, bases, strict=True)], np.int32)
+    lexemes = joined([d.lexemes for _, d in documents], np.int32)
+    terms = joined([d.terms for _, d in documents], np.float64)
+    order = np.lexsort((ordinals, lexemes))
+    return Snapshot(
+        items=items,
+        methods=joined([d.methods for _, d in documents], np.uint8),
+        projects=projects,
+        ordinals=ordinals[order].astype(np.int32),
+        terms=terms[order],
+        starts=np.concatenate(([0], np.cumsum(np.bincount(lexemes, minlength=vocabulary)))).astype(np.int64),
+    )

@@ -1,0 +1,193 @@
+"""Searches of the operations from memory: PostgreSQL's matches, order and totals."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from aiohttp import web
+
+from catalog_service.indexes import ranking
+from catalog_service.keys import OPERATION_INDEX, POOL
+from catalog_service.settings import Settings
+from catalog_service.store import catalog as store
+
+from .conftest import REAL_SPECS, collected, register
+from .upstream import Upstream
+
+
+async def postgresqls_page(db: Any, **search: Any) -> bytes:
+    rows, total = await store.search_operations(db, **search)
+    items = [
+        {key: row[key] for key in ("project", "method", "path", "operation_id", "summary", "deprecated")}
+        for row in rows
+    ]
+    return orjson.dumps({"items": items, "total": total})
+
+
+async def from_memory(app: web.Application, **search: Any) -> bytes | None:
+    page = await app[OPERATION_INDEX].page(**search)
+    if page is None:
+        return None
+    items, total = page
+    return orjson.dumps({"items": [orjson.loads(item) for item in items], "total": total})
+
+
+async def index_current(app: web.Application, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while await app[OPERATION_INDEX].page(q=None, method=None, project=None, limit=1, offset=0) is None:
+        assert time.monotonic() < deadline, "the operation index did not catch up"
+        await asyncio.sleep(0.05)
+
+
+# Shapes of query left to PostgreSQL: phrases (quoted, or a word the parser splits),
+# a negation, words that are stop words in English and Dutch alike (an & at the top,
+# ranked by another formula).
+LEFT_TO_POSTGRESQL = ['"list all"', "GET /pets/{id}", "it's", "o'reilly", "pet -store", "in is"]
+
+
+async def test_searches_from_memory_are_postgresqls_searches(
+    make_client: Any, settings: Settings, admin: dict[str, str], aiohttp_server: Any, db: asyncpg.Connection
+) -> None:
+    up = Upstream()
+    server = await aiohttp_server(up.app)
+    client = await make_client(
+        dataclasses.replace(settings, workers=2, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    )
+    names = []
+    for i, path in enumerate(sorted(p for p in REAL_SPECS.iterdir() if p.suffix in (".json", ".yaml"))):
+        names.append(f"real-{i:02d}")
+        url = str(server.make_url(up.serve(path.name, path.read_bytes(), "application/octet-stream")))
+        await register(client, admin, names[-1], url)
+    for name in names:
+        await collected(client, name, timeout=120)
+    app = client.server.app
+    await index_current(app)
+    operations = await db.fetchval(
+        "SELECT count(*) FROM operations o JOIN projects p ON p.published_document_id = o.document_id"
+    )
+    assert operations > 400
+
+    # Every word of the summaries (common and rare), several words, other languages,
+    # stop words, punctuation only, quotes and what websearch_to_tsquery makes of "or".
+    words = [
+        row["word"]
+        for row in await db.fetch(
+            """SELECT DISTINCT lower(w) AS word FROM operations, regexp_split_to_table(summary, '[^[:alpha:]]+') AS w
+               WHERE length(w) > 1 ORDER BY 1"""
+        )
+    ]
+    assert len(words) > 300
+    queries = [
+        *words,
+        "list users",
+        "create or delete",
+        "betalingen ophalen",
+        "de",
+        "the",
+        "!!!",
+        "Ünïcödé straße",
+        "get (user)",
+    ]
+    answered = 0
+    for i, q in enumerate(queries):
+        limit, offset = (100, 0) if i % 3 else (7, i % 5)
+        expected = await postgresqls_page(db, q=q, method=None, project=None, limit=limit, offset=offset)
+        found = await from_memory(app, q=q, method=None, project=None, limit=limit, offset=offset)
+        assert found is not None, q
+        assert found == expected, q
+        answered += orjson.loads(expected)["total"] > 0
+    assert answered > 300  # most of them found something to rank
+
+    # Bit for bit the ranks PostgreSQL gives (float4), not merely the same order here:
+    # a tie one ulp apart orders another catalog differently.
+    index = app[OPERATION_INDEX]
+    snapshot = index._snapshot
+    assert snapshot is not None
+    compared = 0
+    for q in words:
+        query = await index._query(q)
+        assert query is not None and query.root is not None, q
+        postings = snapshot.postings(index._vocabulary, query.lexemes)
+        found = ranking.matches(query.root, postings)
+        ours = ranking.ranks(found, query.lexemes, postings).tolist()
+        theirs = await db.fetch(
+            """SELECT ts_rank(o.search_vector, catalog_tsquery($1)) AS rank
+               FROM operations o JOIN projects p ON p.published_document_id = o.document_id
+               WHERE o.search_vector @@ catalog_tsquery($1) ORDER BY p.name, o.path, o.method""",
+            q,
+        )
+        assert ours == [row["rank"] for row in theirs], q
+        compared += len(ours)
+    assert compared > 3000
+
+    # Filters, alone and with a search, and pages further down.
+    for q in [None, "get", "list", "user"]:
+        for method in [None, "GET", "post", "PATCH", "TRACE"]:
+            for project in [None, "real-03", "real-19", "nothing"]:
+                for limit, offset in [(100, 0), (3, 2), (50, 40)]:
+                    search = {"q": q, "method": method, "project": project, "limit": limit, "offset": offset}
+                    expected = await postgresqls_page(db, **search)
+                    assert await from_memory(app, **search) == expected, search
+
+    for q in LEFT_TO_POSTGRESQL:
+        assert await from_memory(app, q=q, method=None, project=None, limit=10, offset=0) is None, q
+        response = await client.get("/api/operations", params={"q": q, "limit": "10"})
+        expected = await postgresqls_page(db, q=q, method=None, project=None, limit=10, offset=0)
+        assert response.status == 200 and await response.read() == expected, q
+
+    # Over HTTP, from memory or not, the same answers.
+    for q in ["user", "pet -store", "betalingen"]:
+        response = await client.get("/api/operations", params={"q": q, "limit": "5"})
+        assert response.status == 200
+        expected = await postgresqls_page(db, q=q, method=None, project=None, limit=5, offset=0)
+        assert await response.read() == expected
+
+    # A document that goes is gone from the next search, and from the index once it
+    # has caught up; one that comes is searchable.
+    gone = orjson.loads(await postgresqls_page(db, q="get", method=None, project=None, limit=1, offset=0))
+    name = gone["items"][0]["project"]
+    held = await db.fetchval(
+        """SELECT count(*) FROM operations o JOIN projects p ON p.published_document_id = o.document_id
+           WHERE p.name = $1 AND o.search_vector @@ catalog_tsquery('get')""",
+        name,
+    )
+    await app[POOL].execute("DELETE FROM projects WHERE name = $1", name)
+    await asyncio.sleep(0.2)  # the NOTIFY travels to the listener
+    body = await (await client.get("/api/operations", params={"q": "get", "limit": "1000"})).json()
+    assert name not in {item["project"] for item in body["items"]}
+    assert body["total"] == gone["total"] - held > 0
+    await index_current(app)
+    search = {"q": "get", "method": None, "project": None, "limit": 1000, "offset": 0}
+    assert await from_memory(app, **search) == await postgresqls_page(db, **search)
+
+
+@pytest.mark.parametrize(
+    ("text", "lexemes"),
+    [
+        ("'user' | 'user' | 'user'", ("user",)),
+        ("'address' | 'addres' | 'address'", ("addres", "address")),
+        ("'list' & 'user' | 'list' & 'user' | 'list' & 'users'", ("list", "user", "users")),
+        ("( 'a' | 'b' ) & 'c' | 'd'", ("a", "b", "c", "d")),
+        ("'get' & 'user' | 'get' & 'user'", ("get", "user")),
+        ("'it''s' | 'it'", ("it", "it's")),
+        ("", ()),
+    ],
+)
+def test_the_shapes_of_query_answered_from_memory(text: str, lexemes: tuple[str, ...]) -> None:
+    query = ranking.parse(text)
+    assert query is not None and query.lexemes == lexemes
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["'list' <-> 'all'", "'pet' & !'store'", "'in' & 'is'", "'use':*", "'user':A", "'a' & ( 'b'", "'a' |"],
+)
+def test_the_shapes_of_query_left_to_postgresql(text: str) -> None:
+    assert ranking.parse(text) is None
