@@ -133,7 +133,7 @@ class OperationIndex(Following):
         for i in range(0, len(missing), BATCH):
             batch = dict(missing[i : i + BATCH])
             rows: dict[int, list[asyncpg.Record]] = {document_id: [] for document_id in batch}
-            for row in await store.operations_of(self._pool, list(batch)):
+            async for row in store.operations_of(self._pool, list(batch)):
                 rows[row["document_id"]].append(row)
             for document_id, name in batch.items():
                 self._documents[(document_id, name)] = await self._read(name, rows[document_id])
