@@ -29,6 +29,7 @@ import asyncpg
 import numpy as np
 import orjson
 
+from ..collector.workers import release_memory
 from ..response_cache import ResponseCache
 from ..store import catalog as store
 from . import ranking
@@ -94,9 +95,11 @@ class OperationIndex(Following):
     ) -> tuple[list[bytes], int] | None:
         """The serialised operations of a page and the total, or None when the index
         cannot answer (then ask PostgreSQL)."""
+        if self._snapshot is None or not self.current:
+            return None  # (before asking PostgreSQL for the tsquery it would not use)
         query = await self._query(q) if q else None
         snapshot = self._snapshot
-        if (q and query is None) or snapshot is None or not self.current:
+        if (q and query is None) or not self.current:
             return None
         found: Ordinals
         if query is not None:
@@ -129,6 +132,8 @@ class OperationIndex(Following):
     async def _rebuild(self) -> None:
         published = await store.published_documents(self._pool)
         wanted = [(row["document_id"], row["name"]) for row in published]
+        if self._snapshot is not None and wanted == list(self._documents):
+            return  # the same documents: the arrays stand (put together, they cost CPU)
         missing = [key for key in wanted if key not in self._documents]
         for i in range(0, len(missing), BATCH):
             batch = dict(missing[i : i + BATCH])
@@ -140,6 +145,9 @@ class OperationIndex(Following):
         self._documents = {key: self._documents[key] for key in wanted}
         documents = [(name, self._documents[(document_id, name)]) for document_id, name in wanted]
         self._snapshot = await asyncio.to_thread(_assemble, documents, len(self._vocabulary))
+        # What assembling left free (the sorts' temporaries, the rows read) goes back to
+        # the system: glibc would keep it, in the thread's arena (100 MB at 1,000 APIs).
+        await asyncio.to_thread(release_memory)
 
     async def _read(self, name: str, rows: list[asyncpg.Record]) -> Document:
         items, methods, operations, lexemes, terms = [], [], [], [], []

@@ -192,7 +192,7 @@ def ranks(
         if lexeme not in postings:
             continue
         ordinals, terms = postings[lexeme]
-        if len(ordinals) == len(found) and ordinals is found:  # one lexeme, or all hold it
+        if ordinals is found:  # a single lexeme: every match holds it
             rank = (rank.astype(np.float64) + terms).astype(np.float32)
             continue
         at = np.searchsorted(ordinals, found)
