@@ -73,26 +73,19 @@ async def response_cache(app: web.Application) -> AsyncIterator[None]:
         await cache.close()
 
 
-async def catalog_index(app: web.Application) -> AsyncIterator[None]:
-    """Every catalog entry in memory, kept as current as the response cache."""
-    index = CatalogIndex(app[POOL], app[RESPONSE_CACHE], entry_body, max_age=MAX_AGE_SECONDS)
-    await index.start()
-    app[CATALOG_INDEX] = index
+async def indexes(app: web.Application) -> AsyncIterator[None]:
+    """Every catalog entry and every published operation in memory, kept as current
+    as the response cache."""
+    catalog = CatalogIndex(app[POOL], app[RESPONSE_CACHE], entry_body, max_age=MAX_AGE_SECONDS)
+    operations = OperationIndex(app[POOL], app[RESPONSE_CACHE], max_age=MAX_AGE_SECONDS)
+    for index in (catalog, operations):
+        await index.start()
+    app[CATALOG_INDEX], app[OPERATION_INDEX] = catalog, operations
     try:
         yield
     finally:
-        await index.close()
-
-
-async def operation_index(app: web.Application) -> AsyncIterator[None]:
-    """Every published operation in memory, searchable, kept as current as the cache."""
-    index = OperationIndex(app[POOL], app[RESPONSE_CACHE], max_age=MAX_AGE_SECONDS)
-    await index.start()
-    app[OPERATION_INDEX] = index
-    try:
-        yield
-    finally:
-        await index.close()
+        for index in (catalog, operations):
+            await index.close()
 
 
 async def collector(app: web.Application) -> AsyncIterator[None]:
@@ -169,5 +162,5 @@ def create_app(
     app.middlewares.append(cached_reads)
     app.on_response_prepare.append(security_headers)
     add_outside_routes(app)
-    app.cleanup_ctx.extend([database, response_cache, catalog_index, operation_index, collector, webhooks])
+    app.cleanup_ctx.extend([database, response_cache, indexes, collector, webhooks])
     return app
