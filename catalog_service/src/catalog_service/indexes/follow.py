@@ -2,10 +2,11 @@
 
 An index is rebuilt from PostgreSQL when the response cache's generation moves (a
 change a reader can see, announced by catalog_changed), once the catalog has been
-quiet for a moment, and at least every REFRESH_SECONDS. Until a rebuild has caught
-up with the latest change, or while the change listener is down, it answers nothing
-and readers are served by PostgreSQL as before: an index never answers with what it
-does not know to be current.
+quiet for a moment, and at least every REFRESH_SECONDS (when each API was last
+checked changes without a notification, as in the response cache). Until a rebuild
+has caught up with the latest change, or while the change listener is down, it
+answers nothing and readers are served by PostgreSQL as before: an index never
+answers with what it does not know to be current.
 """
 
 from __future__ import annotations

@@ -42,8 +42,11 @@ BATCH = 100
 CHUNK = 200
 # Words remembered as the tsquery PostgreSQL made of them.
 QUERIES = 10_000
-# The methods an operation can have, by code (uint8 in the index).
-METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE")
+# The methods an operation can have, by code (uint8 in the index; 255: another).
+CODES = {
+    method: code
+    for code, method in enumerate(("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +110,17 @@ class OperationIndex(Following):
                 return [], 0
             postings = snapshot.postings(self._vocabulary, query.lexemes)
             found = ranking.matches(query.root, postings)
-        else:
-            found = np.arange(len(snapshot.items), dtype=np.int32)
         if project is not None:
             start, end = snapshot.projects.get(project, (0, 0))
-            found = found[(found >= start) & (found < end)]
+            found = (
+                found[(found >= start) & (found < end)]
+                if query is not None
+                else np.arange(start, end, dtype=np.int32)
+            )
+        elif query is None:
+            found = np.arange(len(snapshot.items), dtype=np.int32)
         if method is not None:
-            code = METHODS.index(method.upper()) if method.upper() in METHODS else -1
-            found = found[snapshot.methods[found] == code]
+            found = found[snapshot.methods[found] == CODES.get(method.upper(), -1)]
         if query is not None:
             found = ranking.ordered(found, ranking.ranks(found, query.lexemes, postings))
         return [snapshot.items[i] for i in found[offset : offset + limit].tolist()], len(found)
@@ -167,7 +173,7 @@ class OperationIndex(Following):
                     }
                 )
             )
-            methods.append(METHODS.index(row["method"]) if row["method"] in METHODS else 255)
+            methods.append(CODES.get(row["method"], 255))
             for lexeme, weights in zip(row["lexemes"], row["weights"], strict=True):
                 operations.append(local)
                 lexemes.append(vocabulary.setdefault(lexeme, len(vocabulary)))
