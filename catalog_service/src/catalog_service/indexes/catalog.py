@@ -100,7 +100,8 @@ class CatalogIndex(Following):
                     status=row["status"],
                     tags=frozenset(row["tags"]),
                     score=row["lint_score"],
-                    json=orjson.dumps(self._serialise(row)),
+                    # A copy of the exact length: orjson's bytes keep a 4 KB buffer.
+                    json=bytes(memoryview(orjson.dumps(self._serialise(row)))),
                     fingerprint=fingerprint,
                 )
             entries.append(entry)

@@ -53,7 +53,11 @@ CODES = {
 class Document:
     """The operations of one published document, in (path, method) order."""
 
-    items: tuple[bytes, ...]  # each operation as the JSON a page lists it with
+    # Each operation as the JSON a page lists it with, one after the other in one
+    # bytes: operation i is blob[bounds[i]:bounds[i + 1]]. (orjson's bytes hold a
+    # 4 KB buffer however short the JSON: an object each cost 4 KB an operation.)
+    blob: bytes
+    bounds: np.ndarray  # int64, one more than the operations
     methods: np.ndarray  # uint8 codes
     # One row per (operation, lexeme): which operation, which lexeme, its term.
     operations: np.ndarray  # int32, local to the document
@@ -63,13 +67,33 @@ class Document:
 
 @dataclass(frozen=True)
 class Snapshot:
-    items: Sequence[bytes]
+    # Operation i is blobs[blob_of[i]][starts_of[i]:ends_of[i]].
+    blobs: Sequence[bytes]
+    blob_of: np.ndarray  # int32, by ordinal
+    starts_of: np.ndarray  # int64, by ordinal
+    ends_of: np.ndarray  # int64, by ordinal
     methods: np.ndarray  # uint8, by ordinal
     projects: dict[str, tuple[int, int]]  # name -> its ordinals' range
     # The postings, by lexeme: ordinals (ascending) from starts[i] to starts[i + 1].
     ordinals: np.ndarray
     terms: np.ndarray
     starts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.blob_of)
+
+    def items(self, ordinals: Ordinals) -> list[bytes]:
+        """The serialised operations at ``ordinals``, in that order."""
+        blobs = self.blobs
+        return [
+            blobs[blob][start:end]
+            for blob, start, end in zip(
+                self.blob_of[ordinals].tolist(),
+                self.starts_of[ordinals].tolist(),
+                self.ends_of[ordinals].tolist(),
+                strict=True,
+            )
+        ]
 
     def postings(self, ids: dict[str, int], lexemes: Sequence[str]) -> dict[str, tuple[Ordinals, Terms]]:
         found = {}
@@ -118,12 +142,12 @@ class OperationIndex(Following):
                 else np.arange(start, end, dtype=np.int32)
             )
         elif query is None:
-            found = np.arange(len(snapshot.items), dtype=np.int32)
+            found = np.arange(len(snapshot), dtype=np.int32)
         if method is not None:
             found = found[snapshot.methods[found] == CODES.get(method.upper(), -1)]
         if query is not None:
             found = ranking.ordered(found, ranking.ranks(found, query.lexemes, postings))
-        return [snapshot.items[i] for i in found[offset : offset + limit].tolist()], len(found)
+        return snapshot.items(found[offset : offset + limit]), len(found)
 
     async def _query(self, q: str) -> Query | None:
         if q in self._queries:
@@ -156,30 +180,31 @@ class OperationIndex(Following):
         await asyncio.to_thread(release_memory)
 
     async def _read(self, name: str, rows: list[asyncpg.Record]) -> Document:
-        items, methods, operations, lexemes, terms = [], [], [], [], []
+        blob, bounds = bytearray(), [0]
+        methods, operations, lexemes, terms = [], [], [], []
         vocabulary = self._vocabulary
         for local, row in enumerate(rows):
             if local % CHUNK == CHUNK - 1:
                 await asyncio.sleep(0)  # the event loop's turn
-            items.append(
-                orjson.dumps(
-                    {
-                        "project": name,
-                        "method": row["method"],
-                        "path": row["path"],
-                        "operation_id": row["operation_id"],
-                        "summary": row["summary"],
-                        "deprecated": row["deprecated"],
-                    }
-                )
+            blob += orjson.dumps(
+                {
+                    "project": name,
+                    "method": row["method"],
+                    "path": row["path"],
+                    "operation_id": row["operation_id"],
+                    "summary": row["summary"],
+                    "deprecated": row["deprecated"],
+                }
             )
+            bounds.append(len(blob))
             methods.append(CODES.get(row["method"], 255))
             for lexeme, weights in zip(row["lexemes"], row["weights"], strict=True):
                 operations.append(local)
                 lexemes.append(vocabulary.setdefault(lexeme, len(vocabulary)))
                 terms.append(ranking.term(weights))
         return Document(
-            items=tuple(items),
+            blob=bytes(blob),
+            bounds=np.array(bounds, dtype=np.int64),
             methods=np.array(methods, dtype=np.uint8),
             operations=np.array(operations, dtype=np.int32),
             lexemes=np.array(lexemes, dtype=np.int32),
@@ -190,12 +215,13 @@ class OperationIndex(Following):
 def _assemble(documents: list[tuple[str, Document]], vocabulary: int) -> Snapshot:
     """The documents' operations one after the other (their ordinals), and every
     lexeme's postings in one array, by lexeme then ordinal."""
-    items: list[bytes] = []
     projects: dict[str, tuple[int, int]] = {}
+    bases, total = [], 0
     for name, document in documents:
-        projects[name] = (len(items), len(items) + len(document.items))
-        items.extend(document.items)
-    bases = [projects[name][0] for name, _ in documents]
+        count = len(document.methods)
+        projects[name] = (total, total + count)
+        bases.append(total)
+        total += count
 
     def joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
@@ -205,7 +231,12 @@ def _assemble(documents: list[tuple[str, Document]], vocabulary: int) -> Snapsho
     terms = joined([d.terms for _, d in documents], np.float64)
     order = np.lexsort((ordinals, lexemes))
     return Snapshot(
-        items=items,
+        blobs=[d.blob for _, d in documents],
+        blob_of=joined(
+            [np.full(len(d.methods), i, dtype=np.int32) for i, (_, d) in enumerate(documents)], np.int32
+        ),
+        starts_of=joined([d.bounds[:-1] for _, d in documents], np.int64),
+        ends_of=joined([d.bounds[1:] for _, d in documents], np.int64),
         methods=joined([d.methods for _, d in documents], np.uint8),
         projects=projects,
         ordinals=ordinals[order].astype(np.int32),
