@@ -96,13 +96,24 @@ async def test_searches_from_memory_are_postgresqls_searches(
         "get (user)",
     ]
     answered = 0
-    for i, q in enumerate(queries):
-        limit, offset = (100, 0) if i % 3 else (7, i % 5)
-        expected = await postgresqls_page(db, q=q, method=None, project=None, limit=limit, offset=offset)
-        found = await from_memory(app, q=q, method=None, project=None, limit=limit, offset=offset)
-        assert found is not None, q
-        assert found == expected, q
-        answered += orjson.loads(expected)["total"] > 0
+    # Searches arriving together: their words become tsqueries in one round trip,
+    # each search still answered for its own words.
+    for first in range(0, len(queries), 40):
+        together = [
+            (q, *((100, 0) if i % 3 else (7, i % 5)))
+            for i, q in enumerate(queries[first : first + 40], first)
+        ]
+        found = await asyncio.gather(
+            *(
+                from_memory(app, q=q, method=None, project=None, limit=lim, offset=off)
+                for q, lim, off in together
+            )
+        )
+        for (q, limit, offset), page in zip(together, found, strict=True):
+            expected = await postgresqls_page(db, q=q, method=None, project=None, limit=limit, offset=offset)
+            assert page is not None, q
+            assert page == expected, q
+            answered += orjson.loads(expected)["total"] > 0
     assert answered > 300  # most of them found something to rank
 
     # Bit for bit the ranks PostgreSQL gives (float4), not merely the same order here:

@@ -21,6 +21,7 @@ puts the arrays together in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,6 +117,9 @@ class OperationIndex(Following):
         self._documents: dict[tuple[int, str], Document] = {}
         self._snapshot: Snapshot | None = None
         self._queries: OrderedDict[str, Query | None] = OrderedDict()
+        # Words waiting for their tsquery, and the task asking PostgreSQL for them.
+        self._asked: dict[str, asyncio.Future[Query | None]] = {}
+        self._asking: asyncio.Task[None] | None = None
 
     async def page(
         self, *, q: str | None, method: str | None, project: str | None, limit: int, offset: int
@@ -153,11 +157,49 @@ class OperationIndex(Following):
         if q in self._queries:
             self._queries.move_to_end(q)
             return self._queries[q]
-        query = ranking.parse(await store.tsquery(self._pool, q))
-        self._queries[q] = query
-        if len(self._queries) > QUERIES:
-            self._queries.popitem(last=False)
-        return query
+        asked = self._asked.get(q)
+        if asked is None:
+            asked = self._asked[q] = asyncio.get_running_loop().create_future()
+            if self._asking is None:
+                self._asking = asyncio.create_task(self._ask(), name="operation-index-tsqueries")
+        # Shielded: a reader that goes away does not take the answer from the others.
+        return await asyncio.shield(asked)
+
+    async def _ask(self) -> None:
+        """PostgreSQL makes the tsqueries of every word asked for since the last round
+        trip, in one: under a stream of new words a search waited for a connection of
+        the pool, then for a query of its own (p99 170 ms on the corpus)."""
+        try:
+            while self._asked:
+                asked, self._asked = self._asked, {}
+                try:
+                    texts = await store.tsqueries(self._pool, list(asked))
+                except asyncio.CancelledError:
+                    for future in asked.values():
+                        future.cancel()
+                    raise
+                except Exception as exc:  # noqa: BLE001 - each waiter gets it, as from a query of its own
+                    for future in asked.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                            future.exception()  # retrieved here: a waiter may have left
+                    continue
+                for q, future in asked.items():
+                    query = ranking.parse(texts[q])
+                    self._queries[q] = query
+                    if not future.done():
+                        future.set_result(query)
+                while len(self._queries) > QUERIES:
+                    self._queries.popitem(last=False)
+        finally:
+            self._asking = None
+
+    async def close(self) -> None:
+        if self._asking is not None:
+            self._asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._asking
+        await super().close()
 
     async def _rebuild(self) -> None:
         published = await store.published_documents(self._pool)
