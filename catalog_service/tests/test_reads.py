@@ -182,3 +182,46 @@ def test_an_integer_is_plain_only_as_digits(value: str) -> None:
     check = plain_reads(spec_document(), "/api", handler)["/api/catalog"].checks["min_score"]
     assert check.value(value) == int(value)
     assert check.value(" " + value) is None and check.value("+" + value) is None
+
+
+# What an answer says besides its body; Date and Content-Length aside.
+COMPARED = (
+    "Content-Type",
+    "ETag",
+    "Vary",
+    "Cache-Control",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "API-Version",
+    "Content-Security-Policy",
+)
+
+
+async def test_an_answer_from_the_response_cache_is_the_answer_it_kept_and_is_counted(catalog: Any) -> None:
+    client, _, _ = catalog
+    for path in (
+        "/api/catalog?limit=2",
+        "/api/operations?q=parkeren",
+        "/api/catalog/parkeren/openapi.json",
+        "/api/catalog/parkeren/openapi.yaml",
+    ):
+        first = await client.get(path, headers={"Accept": "text/yaml"} if path.endswith("yaml") else {})
+        assert first.status == 200, path
+        again = await client.get(path, headers={"Accept": "text/yaml"} if path.endswith("yaml") else {})
+        assert again.status == 200
+        assert await again.read() == await first.read()
+        assert [again.headers.getall(h, None) for h in COMPARED] == [
+            first.headers.getall(h, None) for h in COMPARED
+        ]
+        assert again.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        held = await client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+        assert held.status == 304
+        assert held.headers["API-Version"] == first.headers["API-Version"]
+    metrics = await (await client.get("/metrics")).text()
+    # Built once, answered from memory twice (a 200 and a 304): every one counted.
+    assert 'catalog_http_requests_total{operation="GET /api/catalog",status="200"} 2.0' in metrics
+    assert 'catalog_http_requests_total{operation="GET /api/catalog",status="304"} 1.0' in metrics
+    assert (
+        'catalog_http_requests_total{operation="GET /api/catalog/{name}/openapi.yaml",status="200"} 2.0'
+        in metrics
+    )

@@ -32,7 +32,7 @@ from .keys import (
     Assembly,
 )
 from .metrics import Metrics
-from .middlewares import cached_reads, request_metrics, security_headers
+from .middlewares import answer_cached_reads_first, cached_reads, request_metrics, security_headers
 from .pages import setup_templates
 from .response_cache import MAX_AGE_SECONDS, ResponseCache
 from .routes import add_outside_routes
@@ -161,6 +161,7 @@ def create_app(
     app.middlewares.append(request_metrics)
     app.middlewares.append(cached_reads)
     app.on_response_prepare.append(security_headers)
+    answer_cached_reads_first(app)
     add_outside_routes(app)
     app.cleanup_ctx.extend([database, response_cache, indexes, collector, webhooks])
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -64,3 +65,10 @@ class Metrics:
             self._children[(operation, status)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+
+def operation_of(request: web.Request) -> str:
+    """A request's operation as the metrics name it: its method and route ("GET
+    /api/catalog/{name}"), whatever the values in the path."""
+    route = request.match_info.route.resource
+    return f"{request.method} {route.canonical}" if route is not None else "unmatched"

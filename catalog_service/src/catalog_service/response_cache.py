@@ -53,6 +53,8 @@ class Cached:
     headers: tuple[tuple[str, str], ...] = ()
     # When it was built (time.monotonic()).
     built_at: float = 0.0
+    # The operation that built it, as the request metrics name it ("GET /api/catalog").
+    operation: str = ""
 
 
 def body_etag(body: bytes) -> str:
@@ -122,12 +124,12 @@ class ResponseCache:
             return cached
         return None
 
-    def put(self, key: str, cached: Cached, *, generation: str | None) -> None:
-        """Keep ``cached``, built by a query that began in ``generation``; not when the
-        catalog changed since (nor while not listening)."""
+    def put(self, key: str, cached: Cached, *, generation: str | None, operation: str = "") -> None:
+        """Keep ``cached``, built by a query that began in ``generation`` for
+        ``operation``; not when the catalog changed since (nor while not listening)."""
         if not self._listening or generation != self._generation or len(cached.body) > MAX_ENTRY_BYTES:
             return
-        cached = dataclasses.replace(cached, built_at=time.monotonic())
+        cached = dataclasses.replace(cached, built_at=time.monotonic(), operation=operation)
         previous = self._responses.pop(key, None)
         if previous is not None:
             self._bytes -= len(previous.body)

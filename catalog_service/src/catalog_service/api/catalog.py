@@ -16,6 +16,7 @@ import yaml
 from aiohttp import web
 
 from ..keys import CATALOG_INDEX, OPERATION_INDEX, POOL, RESPONSE_CACHE
+from ..metrics import operation_of
 from ..pages import SWAGGER_UI, render
 from ..response_cache import CACHE_GENERATION, Cached, body_etag, etag_matches
 from ..store import catalog as store
@@ -91,7 +92,7 @@ def remember(request: web.Request, cached: Cached) -> web.Response:
     # The generation the request began in (middlewares.cached_reads): a page built
     # across a change of the catalog is sent, not kept.
     request.config_dict[RESPONSE_CACHE].put(
-        cache_key(request), cached, generation=request.get(CACHE_GENERATION)
+        cache_key(request), cached, generation=request.get(CACHE_GENERATION), operation=operation_of(request)
     )
     return respond(request, cached)
 
