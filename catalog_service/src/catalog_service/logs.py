@@ -24,6 +24,9 @@ LogFormat = Literal["text", "json"]
 ACCESS = logging.getLogger("catalog_service.access")
 # The fields an access line carries, in this order.
 ACCESS_FIELDS = ("method", "path", "status", "duration_ms")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# logging.Formatter's, for %(asctime)s (then a comma and the milliseconds).
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,6 +61,10 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(
             io.TextIOWrapper(io.BufferedWriter(raw, 64 * 1024), encoding="utf-8", errors="backslashreplace")
         )
+        # Access lines as JSON (else as TEXT_FORMAT gives them); the second whose
+        # asctime was formatted last.
+        self.json_lines = False
+        self._second, self._asctime = -1, ""
         threading.Thread(target=self._flush_often, name="log-flush", daemon=True).start()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -75,13 +82,48 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             time.sleep(FLUSH_SECONDS)
             self.flush()
 
+    def access(self, method: str, path: str, status: int, duration_ms: float) -> None:
+        """Writes an access line without a log record: logging's machinery was a tenth
+        of a cached read's cost."""
+        line = self.access_line(time.time(), method, path, status, duration_ms)
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            self.stream.write(line + self.terminator)
+
+    def access_line(self, created: float, method: str, path: str, status: int, duration_ms: float) -> str:
+        """The line the handler's formatter makes of the record AccessLogger would log
+        at ``created`` (time.time())."""
+        if self.json_lines:
+            return json.dumps(
+                {
+                    "time": dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds"),
+                    "level": "info",
+                    "logger": ACCESS.name,
+                    "message": _access_message(method, path, status, duration_ms),
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(duration_ms, 1),
+                },
+                ensure_ascii=False,
+            )
+        second = int(created)
+        if second != self._second:
+            self._second, self._asctime = second, time.strftime(TIME_FORMAT, time.localtime(second))
+        return f"{self._asctime},{int((created - second) * 1000):03d} INFO {ACCESS.name}: " + _access_message(
+            method, path, status, duration_ms
+        )
+
+
+def make_handler(log_format: LogFormat, fd: int = 2) -> BatchedStreamHandler:
+    handler = BatchedStreamHandler(fd)
+    handler.json_lines = log_format == "json"
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    return handler
+
 
 def configure(log_format: LogFormat) -> None:
-    handler = BatchedStreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    global _handler  # noqa: PLW0603 - logging's configuration is the process's
+    handler = _handler = make_handler(log_format)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -92,10 +134,23 @@ def configure(log_format: LogFormat) -> None:
     logging.getLogger("connexion.decorators.validation").setLevel(logging.CRITICAL)
 
 
+def _access_message(method: str, path: str, status: int, duration_ms: float) -> str:
+    return f"{method} {path} {status} {duration_ms:.1f} ms"
+
+
+# The handler configure() installed: access lines are written to it directly.
+_handler: BatchedStreamHandler | None = None
+
+
 class AccessLogger(AbstractAccessLogger):
-    """aiohttp's access log, one line per request: method, path, status, duration."""
+    """aiohttp's access log, one line per request: method, path, status, duration.
+    Once configure() has run, the line goes straight to its handler."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if _handler is not None and self.logger is ACCESS:
+            if ACCESS.isEnabledFor(logging.INFO):
+                _handler.access(request.method, request.path, response.status, time * 1000)
+            return
         fields = {
             "method": request.method,
             "path": request.path,
