@@ -63,6 +63,11 @@ def body_etag(body: bytes) -> str:
 
 def etag_matches(request: web.Request, etag: str) -> bool:
     """Whether the request's If-None-Match names ``etag`` (weak comparison, RFC 9110)."""
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    if header == etag:
+        return True  # the ETag sent back as it came: no need to parse the header
     candidates = request.if_none_match
     if not candidates:
         return False
