@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import asyncpg
+import numpy as np
 import orjson
 import pytest
 from aiohttp import web
@@ -202,3 +203,16 @@ def test_the_shapes_of_query_answered_from_memory(text: str, lexemes: tuple[str,
 )
 def test_the_shapes_of_query_left_to_postgresql(text: str) -> None:
     assert ranking.parse(text) is None
+
+
+def test_the_first_of_an_order_are_the_order_s_first_ties_and_all() -> None:
+    generator = np.random.default_rng(7)
+    for size in (1, 2, 10, 1000, 20_000):
+        found = np.sort(generator.choice(10 * size, size=size, replace=False)).astype(np.int32)
+        # Few distinct ranks: ties everywhere, and at the edge of every page.
+        rank = generator.choice(np.array([0.1, 0.2, 0.2, 0.3, 0.05], dtype=np.float32), size=size)
+        everything = ranking.ordered(found, rank)
+        assert sorted(everything.tolist()) == found.tolist()
+        for first in (1, 3, 20, 100, 117, size // 2 - 1, size):
+            if first >= 1:
+                assert ranking.ordered(found, rank, first=first).tolist() == everything[:first].tolist()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import time
@@ -134,7 +133,9 @@ class ResponseCache:
         ``operation``; not when the catalog changed since (nor while not listening)."""
         if not self._listening or generation != self._generation or len(cached.body) > MAX_ENTRY_BYTES:
             return
-        cached = dataclasses.replace(cached, built_at=time.monotonic(), operation=operation)
+        cached = Cached(
+            cached.etag, cached.body, cached.content_type, cached.headers, time.monotonic(), operation
+        )
         previous = self._responses.pop(key, None)
         if previous is not None:
             self._bytes -= len(previous.body)

@@ -251,11 +251,15 @@ async def search_operations(
     limit: int = 100,
     offset: int = 0,
 ) -> web.Response:
+    # As for the catalog: known without a search while the change listener is up.
+    etag = request.config_dict[RESPONSE_CACHE].etag(cache_key(request))
+    if etag is not None and etag_matches(request, etag):
+        return _not_modified(etag)
     indexed = await request.config_dict[OPERATION_INDEX].page(
         q=q, method=method, project=project, limit=limit, offset=offset
     )
     if indexed is not None:
-        return remember(request, _indexed_page(indexed))
+        return remember(request, _indexed_page(indexed, etag))
     rows, total = await _page(
         request,
         ["operations", q, method, project],
@@ -281,7 +285,7 @@ async def search_operations(
         for row in rows
     ]
     body = orjson.dumps({"items": items, "total": total})
-    return remember(request, Cached(body_etag(body), body, JSON))
+    return remember(request, Cached(etag or body_etag(body), body, JSON))
 
 
 async def browse(request: web.Request, primaryName: str | None = None) -> web.Response:  # noqa: N803 - Swagger UI's name

@@ -150,7 +150,11 @@ class OperationIndex(Following):
         if method is not None:
             found = found[snapshot.methods[found] == CODES.get(method.upper(), -1)]
         if query is not None:
-            found = ranking.ordered(found, ranking.ranks(found, query.lexemes, postings))
+            total = len(found)
+            found = ranking.ordered(
+                found, ranking.ranks(found, query.lexemes, postings), first=offset + limit
+            )
+            return snapshot.items(found[offset : offset + limit]), total
         return snapshot.items(found[offset : offset + limit]), len(found)
 
     async def _query(self, q: str) -> Query | None:

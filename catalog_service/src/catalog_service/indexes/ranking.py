@@ -206,6 +206,13 @@ def ranks(
     return rank
 
 
-def ordered(found: Ordinals, rank: npt.NDArray[np.float32]) -> Ordinals:
-    """``found`` by rank (highest first), then by ordinal (name, path, method)."""
-    return found[np.lexsort((found, -rank))]
+def ordered(found: Ordinals, rank: npt.NDArray[np.float32], first: int | None = None) -> Ordinals:
+    """``found`` by rank (highest first), then by ordinal (name, path, method); only
+    the ``first`` so many when given (a page needs no more)."""
+    if first is not None and first < len(found) // 2:
+        # Only what ranks at least as high as the first-th can be among the first:
+        # found in linear time, and those sorted.
+        at_least = np.partition(rank, len(rank) - first)[len(rank) - first]
+        kept = rank >= at_least
+        found, rank = found[kept], rank[kept]
+    return found[np.lexsort((found, -rank))][:first]
