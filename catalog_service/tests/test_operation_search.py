@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from catalog_service.indexes import operations as operation_index
 from catalog_service.indexes import ranking
 from catalog_service.keys import OPERATION_INDEX, POOL
 from catalog_service.settings import Settings
@@ -54,7 +55,12 @@ LEFT_TO_POSTGRESQL = ['"list all"', "GET /pets/{id}", "it's", "o'reilly", "pet -
 
 
 async def test_searches_from_memory_are_postgresqls_searches(
-    make_client: Any, settings: Settings, admin: dict[str, str], aiohttp_server: Any, db: asyncpg.Connection
+    make_client: Any,
+    settings: Settings,
+    admin: dict[str, str],
+    aiohttp_server: Any,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     up = Upstream()
     server = await aiohttp_server(up.app)
@@ -139,11 +145,13 @@ async def test_searches_from_memory_are_postgresqls_searches(
         compared += len(ours)
     assert compared > 3000
 
-    # Filters, alone and with a search, and pages further down.
+    # Filters, alone and with a search, and pages further down: from a search's
+    # matches ranked already (the first two kept), or ranked again past them.
+    monkeypatch.setattr(operation_index, "KEPT_IN_ORDER", 2)
     for q in [None, "get", "list", "user"]:
         for method in [None, "GET", "post", "PATCH", "TRACE"]:
             for project in [None, "real-03", "real-19", "nothing"]:
-                for limit, offset in [(100, 0), (3, 2), (50, 40)]:
+                for limit, offset in [(2, 0), (1, 1), (3, 2), (100, 0), (50, 40)]:
                     search = {"q": q, "method": method, "project": project, "limit": limit, "offset": offset}
                     expected = await postgresqls_page(db, **search)
                     assert await from_memory(app, **search) == expected, search

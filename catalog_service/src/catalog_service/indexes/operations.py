@@ -43,6 +43,11 @@ BATCH = 100
 CHUNK = 200
 # Words remembered as the tsquery PostgreSQL made of them.
 QUERIES = 10_000
+# A search's first this many matches are kept in order, for its further pages...
+KEPT_IN_ORDER = 1000
+# ...for this many searches, and this many matches in all (4 bytes each), at most.
+ORDERS = 5000
+ORDERED = 2_000_000
 # The methods an operation can have, by code (uint8 in the index; 255: another).
 CODES = {
     method: code
@@ -117,6 +122,10 @@ class OperationIndex(Following):
         self._documents: dict[tuple[int, str], Document] = {}
         self._snapshot: Snapshot | None = None
         self._queries: OrderedDict[str, Query | None] = OrderedDict()
+        # By (q, method, project): the first matches in order and how many there are,
+        # in the current snapshot.
+        self._orders: OrderedDict[tuple[str, str | None, str | None], tuple[Ordinals, int]] = OrderedDict()
+        self._ordered = 0  # matches kept in all
         # Words waiting for their tsquery, and the task asking PostgreSQL for them.
         self._asked: dict[str, asyncio.Future[Query | None]] = {}
         self._asking: asyncio.Task[None] | None = None
@@ -132,6 +141,10 @@ class OperationIndex(Following):
         snapshot = self._snapshot
         if (q and query is None) or not self.current:
             return None
+        if q and (kept := self._ranked((q, method, project), offset + limit)) is not None:
+            # Another page of a search ranked already (in this snapshot: see _rebuild).
+            ranked, total = kept
+            return snapshot.items(ranked[offset : offset + limit]), total
         found: Ordinals
         if query is not None:
             if query.root is None:
@@ -149,13 +162,30 @@ class OperationIndex(Following):
             found = np.arange(len(snapshot), dtype=np.int32)
         if method is not None:
             found = found[snapshot.methods[found] == CODES.get(method.upper(), -1)]
-        if query is not None:
+        if q and query is not None:
             total = len(found)
             found = ranking.ordered(
-                found, ranking.ranks(found, query.lexemes, postings), first=offset + limit
+                found, ranking.ranks(found, query.lexemes, postings), first=max(offset + limit, KEPT_IN_ORDER)
             )
+            self._keep_order((q, method, project), found, total)
             return snapshot.items(found[offset : offset + limit]), total
         return snapshot.items(found[offset : offset + limit]), len(found)
+
+    def _ranked(self, search: tuple[str, str | None, str | None], end: int) -> tuple[Ordinals, int] | None:
+        """The matches of a search already ranked, when they reach ``end``."""
+        kept = self._orders.get(search)
+        if kept is None or (end > len(kept[0]) and len(kept[0]) < kept[1]):
+            return None
+        self._orders.move_to_end(search)
+        return kept
+
+    def _keep_order(self, search: tuple[str, str | None, str | None], found: Ordinals, total: int) -> None:
+        previous = self._orders.pop(search, None)
+        self._ordered += len(found) - (len(previous[0]) if previous is not None else 0)
+        self._orders[search] = (found, total)
+        while len(self._orders) > ORDERS or self._ordered > ORDERED:
+            _, (evicted, _) = self._orders.popitem(last=False)
+            self._ordered -= len(evicted)
 
     async def _query(self, q: str) -> Query | None:
         if q in self._queries:
@@ -220,7 +250,9 @@ class OperationIndex(Following):
                 self._documents[(document_id, name)] = await self._read(name, rows[document_id])
         self._documents = {key: self._documents[key] for key in wanted}
         documents = [(name, self._documents[(document_id, name)]) for document_id, name in wanted]
-        self._snapshot = await asyncio.to_thread(_assemble, documents, len(self._vocabulary))
+        snapshot = await asyncio.to_thread(_assemble, documents, len(self._vocabulary))
+        # The orders kept are of the snapshot before.
+        self._snapshot, self._orders, self._ordered = snapshot, OrderedDict(), 0
         # What assembling left free (the sorts' temporaries, the rows read) goes back to
         # the system: glibc would keep it, in the thread's arena (100 MB at 1,000 APIs).
         await asyncio.to_thread(release_memory)
