@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from catalog_service.keys import POOL
+
 PROBLEM = "application/problem+json"
 
 
@@ -133,6 +135,21 @@ async def test_write_access_matrix(client: TestClient, admin: dict[str, str], ma
     assert (await client.patch("/api/projects/alices", json={"title": "A"}, headers=alice)).status == 200
     assert (await client.patch("/api/projects/alices", json={"title": "B"}, headers=ops)).status == 200
     assert (await client.patch("/api/projects/alices", json={"title": "C"}, headers=admin)).status == 200
+
+    # A collection is asked for by the owner or an admin; another owner is refused
+    # and nothing is asked; a project that is not there is a 404 to anyone.
+    await assert_problem(await client.post("/api/projects/alices/refresh", headers=bob), 403)
+    await assert_problem(await client.post("/api/projects/alices/refresh"), 401)
+    pool = client.server.app[POOL]
+    assert await pool.fetchval("SELECT requested_trigger FROM projects WHERE name = 'alices'") != "refresh"
+    for who in (alice, ops, admin):
+        refreshed = await client.post("/api/projects/alices/refresh", headers=who)
+        assert refreshed.status == 202
+        assert (await refreshed.json())["title"] == "C"
+        assert (
+            await pool.fetchval("SELECT requested_trigger FROM projects WHERE name = 'alices'") == "refresh"
+        )
+        await assert_problem(await client.post("/api/projects/nobodys/refresh", headers=who), 404)
     assert (await client.delete("/api/projects/alices", headers=ops)).status == 204
 
 

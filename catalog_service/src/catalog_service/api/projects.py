@@ -84,9 +84,16 @@ async def delete_project(request: web.Request, name: str) -> tuple[None, int]:
 
 async def refresh_project(request: web.Request, name: str) -> tuple[dict[str, Any], int]:
     pool = request.config_dict[POOL]
-    current = await store.get_project(pool, name=name)
-    require_owner(request, current["owner"])
-    await queue.request_collection(pool, name=name, trigger="refresh")
+    identity = caller(request)
+    # One round trip when the caller may: the collection is requested only for the
+    # project's owner (or an admin); else a read of the project tells a 403 from a 404.
+    current = await queue.request_collection(
+        pool, name=name, trigger="refresh", owner=None if identity.admin else identity.name
+    )
+    while current is None:
+        require_owner(request, (await store.get_project(pool, name=name))["owner"])
+        # Its owner now (given to the caller meanwhile): asked again.
+        current = await queue.request_collection(pool, name=name, trigger="refresh", owner=identity.name)
     request.config_dict[COLLECTOR].wake()
     return project_body(current), 202
 

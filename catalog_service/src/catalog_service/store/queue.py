@@ -11,6 +11,7 @@ from ..domain import Analysis, Job, Result
 from ..errors import NotFound
 from . import webhooks
 from .db import Connection, Executor, free_lease, page_total, storable
+from .projects import PROJECT_COLUMNS
 
 # Both ways of claiming end here: the rows of a CTE "claimed" (id, trigger and the
 # ids of the published and current documents) are leased to $2 for $3 seconds, and
@@ -164,15 +165,21 @@ async def claim_named(
     return _job(row)
 
 
-async def request_collection(db: Executor, *, name: str, trigger: str) -> None:
-    """Make a project due now; a replica collecting it will collect it again after."""
-    found = await db.fetchval(
-        "UPDATE projects SET next_check_at = now(), requested_trigger = $2 WHERE name = $1 RETURNING id",
+async def request_collection(
+    db: Executor, *, name: str, trigger: str, owner: str | None = None
+) -> asyncpg.Record | None:
+    """Make a project due now (only when ``owner`` owns it, if given); a replica
+    collecting it will collect it again after. The project, or None when it is not
+    there or not ``owner``'s."""
+    row: asyncpg.Record | None = await db.fetchrow(
+        f"""UPDATE projects SET next_check_at = now(), requested_trigger = $2
+            WHERE name = $1 AND ($3::text IS NULL OR owner = $3)
+            RETURNING {PROJECT_COLUMNS}""",
         name,
         trigger,
+        owner,
     )
-    if found is None:
-        raise NotFound(f"no project named {name!r}")
+    return row
 
 
 async def queue_depth(db: Executor) -> int:
@@ -384,63 +391,69 @@ async def finish(
     """Record the attempt and release the lease, and write the ``events`` it makes to
     the webhook outbox (to be retried for ``give_up_seconds``) in the same
     transaction. False when the lease was lost meanwhile (nothing is written)."""
+    arguments = (
+        job.id,
+        replica,
+        result.status,
+        result.changed,
+        result.document_id,
+        result.published,
+        result.etag,
+        result.last_modified,
+        result.keep_cache_headers,
+        next_delay,
+        result.failed,
+        job.swagger_url,
+        trigger,
+        result.started_at,
+        result.http_status,
+        result.outcome,
+        result.error,
+    )
+    if not events:
+        # One statement, atomic on its own: a refresh that finds nothing new costs one
+        # round trip here, not five (BEGIN, UPDATE, INSERT, COMMIT).
+        return await conn.fetchval(_FINISH, *arguments) is not None
     async with conn.transaction():
-        updated = await conn.fetchval(
-            """
-            UPDATE projects SET
-                status = $3,
-                last_checked_at = now(),
-                last_changed_at = CASE WHEN $4 THEN now() ELSE last_changed_at END,
-                current_document_id = COALESCE($5, current_document_id),
-                published_document_id = CASE WHEN $6 THEN $5 ELSE published_document_id END,
-                lint_score = CASE WHEN $6 THEN (SELECT lint_score FROM documents WHERE id = $5)
-                                  ELSE lint_score END,
-                -- Validators of the URL collected, never of one the project moved to meanwhile.
-                http_etag = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12 THEN http_etag ELSE $7 END,
-                http_last_modified = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12
-                                          THEN http_last_modified ELSE $8 END,
-                consecutive_failures = CASE WHEN $11 THEN consecutive_failures + 1 ELSE 0 END,
-                -- A request made while we worked (next_check_at no longer 'infinity') stands.
-                next_check_at = CASE WHEN next_check_at = 'infinity'
-                                     THEN now() + make_interval(secs => $10)
-                                     ELSE next_check_at END,
-                lease_owner = NULL,
-                lease_expires_at = NULL
-            WHERE id = $1 AND lease_owner = $2
-            RETURNING id
-            """,
-            job.id,
-            replica,
-            result.status,
-            result.changed,
-            result.document_id,
-            result.published,
-            result.etag,
-            result.last_modified,
-            result.keep_cache_headers,
-            next_delay,
-            result.failed,
-            job.swagger_url,
-        )
-        if updated is None:
+        if await conn.fetchval(_FINISH, *arguments) is None:
             return False
-        await conn.execute(
-            """
-            INSERT INTO collections (project_id, trigger, started_at, finished_at, http_status,
-                                     outcome, error, document_id, replica)
-            VALUES ($1, $2, $3, now(), $4, $5, $6, $7, $8)
-            """,
-            job.id,
-            trigger,
-            result.started_at,
-            result.http_status,
-            result.outcome,
-            result.error,
-            result.document_id,
-            replica,
-        )
         await webhooks.enqueue(conn, project_id=job.id, events=events, give_up_seconds=give_up_seconds)
     return True
+
+
+# Records the attempt and releases the lease, only while this replica holds it: the
+# collection's row is inserted from the updated one, so a lost lease writes neither.
+_FINISH = """
+    WITH finished AS (
+        UPDATE projects SET
+            status = $3,
+            last_checked_at = now(),
+            last_changed_at = CASE WHEN $4 THEN now() ELSE last_changed_at END,
+            current_document_id = COALESCE($5, current_document_id),
+            published_document_id = CASE WHEN $6 THEN $5 ELSE published_document_id END,
+            lint_score = CASE WHEN $6 THEN (SELECT lint_score FROM documents WHERE id = $5)
+                              ELSE lint_score END,
+            -- Validators of the URL collected, never of one the project moved to meanwhile.
+            http_etag = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12 THEN http_etag ELSE $7 END,
+            http_last_modified = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12
+                                      THEN http_last_modified ELSE $8 END,
+            consecutive_failures = CASE WHEN $11 THEN consecutive_failures + 1 ELSE 0 END,
+            -- A request made while we worked (next_check_at no longer 'infinity') stands.
+            next_check_at = CASE WHEN next_check_at = 'infinity'
+                                 THEN now() + make_interval(secs => $10)
+                                 ELSE next_check_at END,
+            lease_owner = NULL,
+            lease_expires_at = NULL
+        WHERE id = $1 AND lease_owner = $2
+        RETURNING id
+    ), recorded AS (
+        INSERT INTO collections (project_id, trigger, started_at, finished_at, http_status,
+                                 outcome, error, document_id, replica)
+        SELECT id, $13, $14, now(), $15, $16, $17, $5, $2 FROM finished
+        RETURNING project_id
+    )
+    SELECT project_id FROM recorded
+"""
 
 
 async def list_collections(
