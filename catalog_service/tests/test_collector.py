@@ -231,6 +231,28 @@ async def test_unchanged_content_is_not_validated_again_anywhere_in_the_catalog(
     assert outcomes == ["unchanged", "changed"]
     metrics = await (await collecting.get("/metrics")).text()
     assert "catalog_validation_duration_seconds_count 1.0" in metrics
+
+    # What the verdict was reached on is the second project's too: its document and
+    # its operations (copied inside PostgreSQL).
+    async def published(name: str) -> tuple[bytes, list[dict[str, Any]], Any]:
+        document = await (await collecting.get(f"/api/catalog/{name}/openapi.json")).read()
+        listed = await (await collecting.get("/api/operations", params={"project": name})).json()
+        report = await (await collecting.get(f"/api/catalog/{name}/lint")).json()
+        return document, [{**item, "project": None} for item in listed["items"]], report
+
+    one = await published("one")
+    assert one[1] and one[2]["findings"] and await published("two") == one
+    # A project whose new version is bytes stored before: compared with what it
+    # published, as any new version is.
+    await register(collecting, admin, "three", str(server.make_url(up.serve("three", openapi_30(paths=1)))))
+    before = await collected(collecting, "three")
+    up.serve("three", openapi_30(paths=3))
+    await collecting.post("/api/projects/three/refresh", headers=admin)
+    assert (await collected(collecting, "three", after=before["last_checked_at"]))["status"] == "valid"
+    assert await published("three") == one
+    changes = await (await collecting.get("/api/catalog/three/changes")).json()
+    assert changes["total"] == 1 and changes["items"][0]["changes"]
+    assert "catalog_validation_duration_seconds_count 2.0" in await (await collecting.get("/metrics")).text()
     assert 'catalog_collections_total{outcome="unchanged"} 1.0' in metrics
 
 

@@ -20,6 +20,7 @@ from .indexes.catalog import CatalogIndex
 from .indexes.operations import OperationIndex
 from .keys import (
     ASSEMBLY,
+    BACKGROUND_POOL,
     CATALOG_INDEX,
     COLLECTOR,
     METRICS,
@@ -50,14 +51,21 @@ def _database_url(app: web.Application) -> str:
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    """The connection pool; pending migrations first, unless CATALOG_AUTO_MIGRATE=false."""
+    """The connection pools, the requests' and the background work's; pending
+    migrations first, unless CATALOG_AUTO_MIGRATE=false."""
     pool = await create_pool(_database_url(app))
     try:
         if app[SETTINGS].auto_migrate:
             async with pool.acquire() as conn:
                 await migrate(conn)
-        app[POOL] = pool
-        yield
+        # Each collection may hold one while it stores, besides claims, heartbeats
+        # and the webhook sender.
+        background = await create_pool(_database_url(app), max_size=app[SETTINGS].collect_concurrency + 3)
+        try:
+            app[POOL], app[BACKGROUND_POOL] = pool, background
+            yield
+        finally:
+            await background.close()
     finally:
         await pool.close()
 
@@ -92,7 +100,7 @@ async def collector(app: web.Application) -> AsyncIterator[None]:
     """The collector, and (unless switched off) its scheduling loop."""
     assembly = app[ASSEMBLY]
     async with open_collector(
-        app[POOL], app[SETTINGS], app[METRICS], prestart=assembly.prestart_validators
+        app[BACKGROUND_POOL], app[SETTINGS], app[METRICS], prestart=assembly.prestart_validators
     ) as service:
         app[COLLECTOR] = service
         loop = asyncio.create_task(service.run(), name="collector") if assembly.run_scheduler else None
@@ -110,7 +118,11 @@ async def webhooks(app: web.Application) -> AsyncIterator[None]:
     keeps the leases on deliveries alive); woken by the collector's events."""
     collector = app[COLLECTOR]
     async with open_deliverer(
-        app[POOL], app[SETTINGS], app[METRICS], replica=collector.replica, run=app[ASSEMBLY].run_scheduler
+        app[BACKGROUND_POOL],
+        app[SETTINGS],
+        app[METRICS],
+        replica=collector.replica,
+        run=app[ASSEMBLY].run_scheduler,
     ) as deliverer:
         app[WEBHOOKS] = deliverer
         collector.on_events = deliverer.wake

@@ -75,6 +75,10 @@ class Analysis:
     # The API design rules report (lint/): {"ruleset", "score", "findings"} for OpenAPI
     # 3.x, {"ruleset", "applicable": False} for Swagger 2.0; None when not linted.
     lint: dict[str, Any] | None = None
+    # A stored document of these very bytes, whose verdict this is: its JSON and its
+    # operations are copied inside PostgreSQL (content_json is then None), never
+    # carried through the service and back.
+    same_as: int | None = None
 
     def packed_operations(self) -> tuple[str, int]:
         """The operations as one JSON array, and how many: PostgreSQL reads the array

@@ -31,6 +31,9 @@ class Assembly:
 SETTINGS = web.AppKey("settings", Settings)
 ASSEMBLY = web.AppKey("assembly", Assembly)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# The collector's and the webhook sender's own connections: a burst of collections
+# storing documents never keeps a request waiting for a connection.
+BACKGROUND_POOL = web.AppKey("background_pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
 # The collector, with its HTTP session (the network policy) and validation workers.
 COLLECTOR = web.AppKey("collector", Collector)

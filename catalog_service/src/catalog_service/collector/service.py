@@ -363,13 +363,19 @@ class Collector:
             raw, sha256, analysis, sources = joined
             if sha256 == job.current_sha256:
                 return self._unchanged(job, started_at, fetched.http_status, keep=False)
-        changes = await self._changes(job, sha256, analysis.content_json) if analysis.valid else None
+        changes = await self._changes(job, sha256, analysis) if analysis.valid else None
         async with self.pool.acquire() as conn, conn.transaction():
             # A new version and what changed in it are stored together: no reader sees
             # the one without the other, and a replica dying in between loses neither.
-            document_id = await store.store_document(
-                conn, project_id=job.id, sha256=sha256, raw=raw, analysis=analysis, sources=sources
-            )
+            try:
+                document_id = await store.store_document(
+                    conn, project_id=job.id, sha256=sha256, raw=raw, analysis=analysis, sources=sources
+                )
+            except store.SourceGone as exc:
+                raise TransientFailure(
+                    "the stored document with the same bytes was deleted while this one was stored; "
+                    "it is collected again later"
+                ) from exc
             if changes and job.published_document_id is not None:
                 await store.record_change(
                     conn,
@@ -671,10 +677,15 @@ class Collector:
             return Analysis(spec_format=analysis.spec_format, valid=False, errors=[error])
         return joined[2]
 
-    async def _changes(self, job: Job, sha256: bytes, new_json: str | None) -> list[dict[str, Any]] | None:
+    async def _changes(self, job: Job, sha256: bytes, analysis: Analysis) -> list[dict[str, Any]] | None:
         """What changed since the published version, for a new valid one; None when
         there is nothing to compare with (or no structural difference: a reformat)."""
-        if job.published_document_id is None or job.published_sha256 == sha256 or new_json is None:
+        if job.published_document_id is None or job.published_sha256 == sha256:
+            return None
+        new_json = analysis.content_json
+        if new_json is None and analysis.same_as is not None:
+            new_json = await store.document_json(self.pool, document_id=analysis.same_as)
+        if new_json is None:
             return None
         old_json = await store.document_json(self.pool, document_id=job.published_document_id)
         if old_json is None:

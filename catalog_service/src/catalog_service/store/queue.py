@@ -194,10 +194,12 @@ async def find_analysis(
 ) -> Analysis | None:
     """A verdict already reached for these exact bytes, in any project, linted with
     ``ruleset`` (without the document and its operations when ``verdict_only``)."""
+    # A verdict reused for storing is copied inside PostgreSQL (store_document): its
+    # findings, thousands for a large API, are not read here.
     row = await db.fetchrow(
         f"""
-        SELECT id, {"NULL" if verdict_only else "content_json"} AS content_json, spec_format, version,
-               title, description, valid, errors, contact, lint
+        SELECT id, spec_format, version, title, description, valid, errors, contact, operations_count,
+               {"lint" if verdict_only else "lint - 'findings' AS lint"}
         FROM documents WHERE sha256 = $1 AND lint->>'ruleset' = $2
           -- Verdicts from before bundling, on a document that refers to other files
           -- alone, are not verdicts on it any more.
@@ -213,10 +215,6 @@ async def find_analysis(
         return Analysis(
             spec_format=row["spec_format"], valid=row["valid"], errors=row["errors"], lint=row["lint"]
         )
-    operations = await db.fetch(
-        "SELECT method, path, operation_id, summary, tags, deprecated FROM operations WHERE document_id = $1",
-        row["id"],
-    )
     return Analysis(
         spec_format=row["spec_format"],
         valid=row["valid"],
@@ -225,10 +223,14 @@ async def find_analysis(
         title=row["title"],
         description=row["description"],
         contact=row["contact"],
-        content_json=row["content_json"],
-        operations=[dict(op) | {"tags": list(op["tags"])} for op in operations],
+        operations_count=row["operations_count"],
         lint=row["lint"],
+        same_as=row["id"],
     )
+
+
+class SourceGone(Exception):
+    """The stored document a verdict was found on went before its copy was made."""
 
 
 # Values larger than this reach PostgreSQL in pieces, a round trip each: a 20 MB
@@ -274,34 +276,59 @@ async def store_document(
     """The document's id; a project that returns to an earlier version reuses its row."""
     async with conn.transaction():
         raw_sql, raw_arg = await _parameter(conn, 3, raw)
-        json_sql, json_arg = await _parameter(conn, 4, analysis.content_json)
-        operations_json, operations_count = analysis.packed_operations()
-        document_id = await conn.fetchval(
-            f"""
-            INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
-                                   title, description, valid, errors, contact, sources, operations_count,
-                                   lint, lint_score)
-            VALUES ($1, $2, {raw_sql}, {json_sql}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-            ON CONFLICT (project_id, sha256) DO NOTHING
-            RETURNING id
-            """,
-            project_id,
-            sha256,
-            raw_arg,
-            json_arg,
-            analysis.spec_format,
-            analysis.version,
-            analysis.title,
-            analysis.description,
-            analysis.valid,
-            analysis.errors,
-            analysis.contact,
-            sources,
-            operations_count,
-            # Messages quote the document (a name with a NUL in it, say).
-            storable(analysis.lint),
-            (analysis.lint or {}).get("score"),
-        )
+        if analysis.same_as is not None:
+            # Locked until the copy is made: a source deleted meanwhile is noticed here.
+            if (
+                await conn.fetchval("SELECT 1 FROM documents WHERE id = $1 FOR SHARE", analysis.same_as)
+                is None
+            ):
+                raise SourceGone(f"document {analysis.same_as} went while its verdict was reused")
+            document_id = await conn.fetchval(
+                f"""
+                INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
+                                       title, description, valid, errors, contact, sources,
+                                       operations_count, lint, lint_score)
+                SELECT $1, $2, {raw_sql}, content_json, spec_format, version, title, description,
+                       valid, errors, contact, $4, operations_count, lint, lint_score
+                FROM documents WHERE id = $5
+                ON CONFLICT (project_id, sha256) DO NOTHING
+                RETURNING id
+                """,
+                project_id,
+                sha256,
+                raw_arg,
+                sources,
+                analysis.same_as,
+            )
+        else:
+            json_sql, json_arg = await _parameter(conn, 4, analysis.content_json)
+            operations_json, operations_count = analysis.packed_operations()
+            document_id = await conn.fetchval(
+                f"""
+                INSERT INTO documents (project_id, sha256, raw, content_json, spec_format, version,
+                                       title, description, valid, errors, contact, sources,
+                                       operations_count, lint, lint_score)
+                VALUES ($1, $2, {raw_sql}, {json_sql}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                ON CONFLICT (project_id, sha256) DO NOTHING
+                RETURNING id
+                """,
+                project_id,
+                sha256,
+                raw_arg,
+                json_arg,
+                analysis.spec_format,
+                analysis.version,
+                analysis.title,
+                analysis.description,
+                analysis.valid,
+                analysis.errors,
+                analysis.contact,
+                sources,
+                operations_count,
+                # Messages quote the document (a name with a NUL in it, say).
+                storable(analysis.lint),
+                (analysis.lint or {}).get("score"),
+            )
         if document_id is None:
             # The same version again: its files' validators may be newer.
             existing: int = await conn.fetchval(
@@ -314,6 +341,17 @@ async def store_document(
                 sources,
             )
             return existing
+        if analysis.same_as is not None:
+            await conn.execute(
+                """
+                INSERT INTO operations (document_id, method, path, operation_id, summary, tags, deprecated)
+                SELECT $1, method, path, operation_id, summary, tags, deprecated
+                FROM operations WHERE document_id = $2
+                """,
+                document_id,
+                analysis.same_as,
+            )
+            return int(document_id)
         operations_sql, operations_arg = await _parameter(conn, 2, operations_json)
         await conn.execute(
             f"""
