@@ -65,41 +65,35 @@ class Document:
     blob: bytes
     bounds: np.ndarray  # int64, one more than the operations
     methods: np.ndarray  # uint8 codes
-    # One row per (operation, lexeme): which operation, which lexeme, its term.
-    operations: np.ndarray  # int32, local to the document
+    # One row per (operation, lexeme), by operation: how many rows each operation
+    # has, then each row's lexeme and term (as the code of its value: a few hundred
+    # values cover millions of rows).
+    counts: np.ndarray  # uint16 (uint32 past 65,535 lexemes), by operation
     lexemes: np.ndarray  # int32, in the index's vocabulary
-    terms: np.ndarray  # float64
+    terms: np.ndarray  # uint16 (uint32 past 65,536 codes), codes in the index's term values
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    # Operation i is blobs[blob_of[i]][starts_of[i]:ends_of[i]].
+    # Operation i is blobs[b][start:end] for (b, start, end) = where[i].
     blobs: Sequence[bytes]
-    blob_of: np.ndarray  # int32, by ordinal
-    starts_of: np.ndarray  # int64, by ordinal
-    ends_of: np.ndarray  # int64, by ordinal
+    where: np.ndarray  # int64, (ordinals, 3)
     methods: np.ndarray  # uint8, by ordinal
     projects: dict[str, tuple[int, int]]  # name -> its ordinals' range
-    # The postings, by lexeme: ordinals (ascending) from starts[i] to starts[i + 1].
+    # The postings, by lexeme: ordinals (ascending) from starts[i] to starts[i + 1],
+    # with their terms' codes; the values of the codes.
     ordinals: np.ndarray
     terms: np.ndarray
     starts: np.ndarray
+    term_values: np.ndarray  # float64, by code
 
     def __len__(self) -> int:
-        return len(self.blob_of)
+        return len(self.where)
 
     def items(self, ordinals: Ordinals) -> list[bytes]:
         """The serialised operations at ``ordinals``, in that order."""
         blobs = self.blobs
-        return [
-            blobs[blob][start:end]
-            for blob, start, end in zip(
-                self.blob_of[ordinals].tolist(),
-                self.starts_of[ordinals].tolist(),
-                self.ends_of[ordinals].tolist(),
-                strict=True,
-            )
-        ]
+        return [blobs[blob][start:end] for blob, start, end in self.where[ordinals].tolist()]
 
     def postings(self, ids: dict[str, int], lexemes: Sequence[str]) -> dict[str, tuple[Ordinals, Terms]]:
         found = {}
@@ -108,7 +102,7 @@ class Snapshot:
             if i is not None and i + 1 < len(self.starts):
                 start, end = int(self.starts[i]), int(self.starts[i + 1])
                 if end > start:
-                    found[lexeme] = (self.ordinals[start:end], self.terms[start:end])
+                    found[lexeme] = (self.ordinals[start:end], self.term_values[self.terms[start:end]])
         return found
 
 
@@ -119,6 +113,9 @@ class OperationIndex(Following):
         super().__init__(cache, max_age=max_age)
         self._pool = pool
         self._vocabulary: dict[str, int] = {}
+        # The weights of a lexeme's positions -> a code; each code's term (ranking.term).
+        self._term_codes: dict[str, int] = {}
+        self._term_values: list[float] = []
         self._documents: dict[tuple[int, str], Document] = {}
         self._snapshot: Snapshot | None = None
         self._queries: OrderedDict[str, Query | None] = OrderedDict()
@@ -250,16 +247,26 @@ class OperationIndex(Following):
                 self._documents[(document_id, name)] = await self._read(name, rows[document_id])
         self._documents = {key: self._documents[key] for key in wanted}
         documents = [(name, self._documents[(document_id, name)]) for document_id, name in wanted]
-        snapshot = await asyncio.to_thread(_assemble, documents, len(self._vocabulary))
+        snapshot = await asyncio.to_thread(
+            _assemble, documents, len(self._vocabulary), np.array(self._term_values, dtype=np.float64)
+        )
         # The orders kept are of the snapshot before.
         self._snapshot, self._orders, self._ordered = snapshot, OrderedDict(), 0
         # What assembling left free (the sorts' temporaries, the rows read) goes back to
         # the system: glibc would keep it, in the thread's arena (100 MB at 1,000 APIs).
         await asyncio.to_thread(release_memory)
 
+    def _term_code(self, weights: str) -> int:
+        """The code of what a lexeme with positions of these weights adds to a rank."""
+        code = self._term_codes.get(weights)
+        if code is None:
+            code = self._term_codes[weights] = len(self._term_values)
+            self._term_values.append(ranking.term(weights))
+        return code
+
     async def _read(self, name: str, rows: list[asyncpg.Record]) -> Document:
         blob, bounds = bytearray(), [0]
-        methods, operations, lexemes, terms = [], [], [], []
+        methods, counts, lexemes, terms = [], [], [], []
         vocabulary = self._vocabulary
         for local, row in enumerate(rows):
             if local % CHUNK == CHUNK - 1:
@@ -276,21 +283,26 @@ class OperationIndex(Following):
             )
             bounds.append(len(blob))
             methods.append(CODES.get(row["method"], 255))
+            counts.append(len(row["lexemes"]))
             for lexeme, weights in zip(row["lexemes"], row["weights"], strict=True):
-                operations.append(local)
                 lexemes.append(vocabulary.setdefault(lexeme, len(vocabulary)))
-                terms.append(ranking.term(weights))
+                terms.append(self._term_code(weights))
         return Document(
             blob=bytes(blob),
             bounds=np.array(bounds, dtype=np.int64),
             methods=np.array(methods, dtype=np.uint8),
-            operations=np.array(operations, dtype=np.int32),
+            counts=np.array(counts, dtype=_smallest(max(counts, default=0))),
             lexemes=np.array(lexemes, dtype=np.int32),
-            terms=np.array(terms, dtype=np.float64),
+            terms=np.array(terms, dtype=_smallest(len(self._term_values))),
         )
 
 
-def _assemble(documents: list[tuple[str, Document]], vocabulary: int) -> Snapshot:
+def _smallest(largest: int) -> type:
+    """The unsigned integer type for values up to ``largest``."""
+    return np.uint16 if largest < 2**16 else np.uint32
+
+
+def _assemble(documents: list[tuple[str, Document]], vocabulary: int, term_values: np.ndarray) -> Snapshot:
     """The documents' operations one after the other (their ordinals), and every
     lexeme's postings in one array, by lexeme then ordinal."""
     projects: dict[str, tuple[int, int]] = {}
@@ -304,20 +316,32 @@ def _assemble(documents: list[tuple[str, Document]], vocabulary: int) -> Snapsho
     def joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
-    ordinals = joined([d.operations + base for (_, d), base in zip(documents, bases, strict=True)], np.int32)
+    ordinals = joined(
+        [
+            np.repeat(np.arange(base, base + len(d.counts), dtype=np.int32), d.counts)
+            for (_, d), base in zip(documents, bases, strict=True)
+        ],
+        np.int32,
+    )
     lexemes = joined([d.lexemes for _, d in documents], np.int32)
-    terms = joined([d.terms for _, d in documents], np.float64)
+    terms = joined([d.terms.astype(np.uint32) for _, d in documents], np.uint32)
     order = np.lexsort((ordinals, lexemes))
     return Snapshot(
         blobs=[d.blob for _, d in documents],
-        blob_of=joined(
-            [np.full(len(d.methods), i, dtype=np.int32) for i, (_, d) in enumerate(documents)], np.int32
+        where=np.column_stack(
+            (
+                joined(
+                    [np.full(len(d.methods), i, dtype=np.int64) for i, (_, d) in enumerate(documents)],
+                    np.int64,
+                ),
+                joined([d.bounds[:-1] for _, d in documents], np.int64),
+                joined([d.bounds[1:] for _, d in documents], np.int64),
+            )
         ),
-        starts_of=joined([d.bounds[:-1] for _, d in documents], np.int64),
-        ends_of=joined([d.bounds[1:] for _, d in documents], np.int64),
         methods=joined([d.methods for _, d in documents], np.uint8),
         projects=projects,
         ordinals=ordinals[order].astype(np.int32),
-        terms=terms[order],
+        terms=terms[order].astype(np.uint16 if len(term_values) <= 2**16 else np.uint32),
         starts=np.concatenate(([0], np.cumsum(np.bincount(lexemes, minlength=vocabulary)))).astype(np.int64),
+        term_values=term_values,
     )
