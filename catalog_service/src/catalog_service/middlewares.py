@@ -63,12 +63,7 @@ def answer_cached_reads_first(app: web.Application) -> None:
     """
     route = app._handle
     # What security_headers gives an answer of the API that is not a page.
-    data_headers = (
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-        ("API-Version", api_version()),
-        ("Content-Security-Policy", DATA_POLICY),
-    )
+    data_headers = (*EVERY_ANSWER, ("API-Version", api_version()), ("Content-Security-Policy", DATA_POLICY))
 
     async def front(request: web.Request) -> web.StreamResponse:
         if _cacheable(request):
@@ -110,6 +105,8 @@ PAGE_POLICY = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# Headers every answer gets, page or data.
+EVERY_ANSWER = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 
 
 def _script_hashes(body: bytes) -> str:
@@ -122,8 +119,8 @@ def _script_hashes(body: bytes) -> str:
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every answer, pages, JSON and errors alike, right before it
     is sent."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    for name, value in EVERY_ANSWER:
+        response.headers.setdefault(name, value)
     if request.path.startswith("/api"):
         # The NLGov API Design Rules: every answer of an API says which version it is.
         response.headers.setdefault("API-Version", api_version())

@@ -87,13 +87,12 @@ async def refresh_project(request: web.Request, name: str) -> tuple[dict[str, An
     identity = caller(request)
     # One round trip when the caller may: the collection is requested only for the
     # project's owner (or an admin); else a read of the project tells a 403 from a 404.
-    current = await queue.request_collection(
-        pool, name=name, trigger="refresh", owner=None if identity.admin else identity.name
-    )
+    owner = None if identity.admin else identity.name
+    current = await queue.request_collection(pool, name=name, trigger="refresh", owner=owner)
     while current is None:
         require_owner(request, (await store.get_project(pool, name=name))["owner"])
-        # Its owner now (given to the caller meanwhile): asked again.
-        current = await queue.request_collection(pool, name=name, trigger="refresh", owner=identity.name)
+        # There now, and the caller's (created or handed over meanwhile): asked again.
+        current = await queue.request_collection(pool, name=name, trigger="refresh", owner=owner)
     request.config_dict[COLLECTOR].wake()
     return project_body(current), 202
 

@@ -216,7 +216,13 @@ class OperationIndex(Following):
                             future.exception()  # retrieved here: a waiter may have left
                     continue
                 for q, future in asked.items():
-                    query = ranking.parse(texts[q])
+                    try:
+                        query = ranking.parse(texts[q])
+                    except Exception as exc:  # noqa: BLE001 - a waiter never waits for ever
+                        if not future.done():
+                            future.set_exception(exc)
+                            future.exception()
+                        continue
                     self._queries[q] = query
                     if not future.done():
                         future.set_result(query)
