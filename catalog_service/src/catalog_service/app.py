@@ -39,7 +39,7 @@ from .response_cache import MAX_AGE_SECONDS, ResponseCache
 from .routes import add_outside_routes
 from .settings import Settings
 from .spec import spec_document, spec_path
-from .store.db import create_pool, migrate
+from .store.db import close_pool, create_pool, migrate
 from .webhooks.delivery import open_deliverer
 
 
@@ -65,9 +65,9 @@ async def database(app: web.Application) -> AsyncIterator[None]:
             app[POOL], app[BACKGROUND_POOL] = pool, background
             yield
         finally:
-            await background.close()
+            await close_pool(background)
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 async def response_cache(app: web.Application) -> AsyncIterator[None]:

@@ -213,6 +213,21 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+# A pool waits this long for its connections to come back when it closes.
+CLOSE_SECONDS = 5.0
+
+
+async def close_pool(pool: asyncpg.Pool, *, timeout: float = CLOSE_SECONDS) -> None:
+    """Close ``pool``, waiting for its connections to be released, at most ``timeout``
+    seconds: a connection a cancelled task never gave back held `serve` on SIGTERM
+    until it was killed (and the embedded server with it, never stopped)."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("connections still in use after %g s; the pool is closed by force", timeout)
+        pool.terminate()
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
