@@ -68,9 +68,8 @@ class RequestMetrics(Collector):
         key = (operation, status)
         count = self._counts.get(key)
         if count is None:
-            count = 0
-            self._created.setdefault(key, time.time())
-        self._counts[key] = count + 1
+            self._created[key] = time.time()
+        self._counts[key] = (count or 0) + 1
         latencies = self._latencies.get(operation)
         if latencies is None:
             latencies = self._latencies[operation] = [0.0] * (len(DURATION_BUCKETS) + 2)

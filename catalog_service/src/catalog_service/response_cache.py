@@ -133,8 +133,14 @@ class ResponseCache:
         ``operation``; not when the catalog changed since (nor while not listening)."""
         if not self._listening or generation != self._generation or len(cached.body) > MAX_ENTRY_BYTES:
             return
+        # Built anew, not dataclasses.replace (its field introspection, on every miss).
         cached = Cached(
-            cached.etag, cached.body, cached.content_type, cached.headers, time.monotonic(), operation
+            etag=cached.etag,
+            body=cached.body,
+            content_type=cached.content_type,
+            headers=cached.headers,
+            built_at=time.monotonic(),
+            operation=operation,
         )
         previous = self._responses.pop(key, None)
         if previous is not None:

@@ -10,8 +10,10 @@ order and total as the query's, which stays the way for whatever the index canno
 answer (a query shape ranking.py leaves to PostgreSQL, or while not current).
 
 The reader's words still go to PostgreSQL once, to become a tsquery (its parsers and
-stemmers are the reference); the text it answers is remembered per ``q``, as it
-depends on nothing but the words.
+stemmers are the reference): the words of searches arriving together in one round
+trip, and the text it answers remembered per ``q``, as it depends on nothing but the
+words. A search's first matches stay ranked for its further pages, until the next
+snapshot.
 
 Documents are read once, when first published: a rebuild reads the list of
 published documents and only the operations of those it does not hold yet, then

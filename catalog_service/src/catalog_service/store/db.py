@@ -222,6 +222,9 @@ async def close_pool(pool: asyncpg.Pool, *, timeout: float = CLOSE_SECONDS) -> N
     seconds: a connection a cancelled task never gave back held `serve` on SIGTERM
     until it was killed (and the embedded server with it, never stopped)."""
     try:
+        # wait_for, not asyncio.timeout: this runs in a task being cancelled (the app's
+        # cleanup after SIGTERM), where 3.11's timeout raises CancelledError instead
+        # of TimeoutError and the pool would never be terminated.
         await asyncio.wait_for(pool.close(), timeout)
     except TimeoutError:
         log.warning("connections still in use after %g s; the pool is closed by force", timeout)
