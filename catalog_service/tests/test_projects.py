@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from catalog_service.keys import POOL
+from catalog_service.app import create_app
+from catalog_service.keys import PLAIN_CALLS, POOL
+from catalog_service.settings import Settings
 
 PROBLEM = "application/problem+json"
 
@@ -347,3 +350,71 @@ async def test_a_project_named_validate_gets_the_same_body_guard_as_any_other(
         ),
         415,
     )
+
+
+async def test_a_refresh_is_answered_exactly_as_connexion_answers_it(
+    aiohttp_client: Any, settings: Settings, admin: dict[str, str], make_token: Any
+) -> None:
+    """POST …/refresh with a plain path and token skips connexion's decorators
+    (api/plain_queries): every answer is the one connexion gives, bytes and headers."""
+
+    async def service(*, plain: bool) -> TestClient:
+        # No collector: the project's answers stay the same from one call to the next.
+        app = create_app(settings, validate_responses=True, run_scheduler=False, prestart_validators=False)
+        if not plain:
+            app[PLAIN_CALLS].clear()
+        client: TestClient = await aiohttp_client(app)
+        return client
+
+    fast, slow = await service(plain=True), await service(plain=False)
+    (key,) = fast.server.app[PLAIN_CALLS]
+    plain = fast.server.app[PLAIN_CALLS][key]
+    taken = []
+
+    async def counted(request: Any, **arguments: Any) -> Any:
+        taken.append(arguments)
+        return await plain.handler(request, **arguments)
+
+    fast.server.app[PLAIN_CALLS][key] = dataclasses.replace(plain, handler=counted)
+    alice, bob = await make_token("alice"), await make_token("bob")
+    ops = await make_token("ops", admin=True)
+    assert (await fast.post("/api/projects", json=project("alices"), headers=alice)).status == 201
+    token = alice["Authorization"].removeprefix("Bearer ")
+    calls: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+        ("alices", alice, {}),
+        ("alices", ops, {}),
+        ("alices", admin, {}),
+        ("alices", bob, {}),
+        ("nobodys", alice, {}),
+        ("alices", {}, {}),
+        ("alices", {"Authorization": "Bearer not-a-token"}, {}),
+        ("alices", {"Authorization": "Bearer "}, {}),
+        ("alices", {"Authorization": "Basic eDp5"}, {}),
+        ("alices", {"Authorization": f"bearer {token}"}, {}),
+        ("alices", {"Authorization": f"Bearer  {token}"}, {}),
+        ("alices", {"Authorization": f"Bearer {token} x"}, {}),
+        ("Alices", alice, {}),
+        ("a", alice, {}),
+        ("a" * 64, alice, {}),
+        ("alices%0A", alice, {}),
+        ("alices", alice, {"params": {"force": "1"}}),
+        ("alices", alice, {"json": {}}),
+        ("alices", alice, {"data": b"x", "headers": {"Content-Type": "text/plain"}}),
+    ]
+    statuses = []
+    for name, headers, extra in calls:
+        answers = []
+        for client in (fast, slow):
+            response = await client.post(
+                f"/api/projects/{name}/refresh",
+                headers={**headers, **extra.get("headers", {})},
+                **{k: v for k, v in extra.items() if k != "headers"},
+            )
+            kept = sorted((k, v) for k, v in response.headers.items() if k not in ("Date", "Server"))
+            answers.append((response.status, kept, await response.read()))
+        assert answers[0] == answers[1], (name, headers, extra)
+        statuses.append(answers[0][0])
+    assert statuses == [202, 202, 202, 403, 404, 401, 401, 401, 401, 202, 202, 401] + [400] * 5 + [202, 415]
+    # Valid tokens with plain paths went the plain way (the handler answers 403 and
+    # 404 itself); everything else went through connexion.
+    assert taken == [{"name": "alices"}] * 4 + [{"name": "nobodys"}]

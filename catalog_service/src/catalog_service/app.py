@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .api import ratelimit, routing
 from .api.catalog import entry_body
+from .api.plain_queries import plain_calls as calls_of
 from .api.plain_queries import plain_reads
 from .api.problems import body_limit, domain_errors, outer_problems
 from .api.ratelimit import rate_limits
@@ -25,6 +26,7 @@ from .keys import (
     COLLECTOR,
     METRICS,
     OPERATION_INDEX,
+    PLAIN_CALLS,
     PLAIN_READS,
     POOL,
     RESPONSE_CACHE,
@@ -33,7 +35,13 @@ from .keys import (
     Assembly,
 )
 from .metrics import Metrics
-from .middlewares import answer_cached_reads_first, cached_reads, request_metrics, security_headers
+from .middlewares import (
+    answer_cached_reads_first,
+    cached_reads,
+    plain_calls,
+    request_metrics,
+    security_headers,
+)
 from .pages import setup_templates
 from .response_cache import MAX_AGE_SECONDS, ResponseCache
 from .routes import add_outside_routes
@@ -161,13 +169,14 @@ def create_app(
         validator_map=VALIDATOR_MAP,
         # connexion 2 bundles Swagger UI 4, which cannot show OpenAPI 3.1: the service
         # serves Swagger UI 5 itself (GET /api/ui/ in the spec, its files in routes.py).
-        options={"swagger_ui": False, "middlewares": [domain_errors, rate_limits, body_limit]},
+        options={"swagger_ui": False, "middlewares": [domain_errors, rate_limits, body_limit, plain_calls]},
     )
     app: web.Application = cx.app
     app[SETTINGS] = settings
     app[ASSEMBLY] = Assembly(run_scheduler=run_scheduler, prestart_validators=prestart_validators)
     app[METRICS] = Metrics()
     app[PLAIN_READS] = plain_reads(spec_document(), "/api", routing.handler)
+    app[PLAIN_CALLS] = calls_of(spec_document(), "/api", routing.handler)
     ratelimit.setup(app, write_rate=settings.write_rate, check_rate=settings.anonymous_validate_rate)
     setup_templates(app)
     app.middlewares.append(request_metrics)

@@ -17,7 +17,7 @@ from .settings import Settings
 from .webhooks.delivery import Deliverer
 
 if TYPE_CHECKING:  # (api imports these keys)
-    from .api.plain_queries import PlainRead
+    from .api.plain_queries import PlainCall, PlainRead
 
 
 @dataclass(frozen=True)
@@ -46,3 +46,4 @@ OPERATION_INDEX = web.AppKey("operation_index", OperationIndex)
 WEBHOOKS = web.AppKey("webhooks", Deliverer)
 # URL path -> the plain checks of its query (api/plain_queries).
 PLAIN_READS: web.AppKey[dict[str, PlainRead]] = web.AppKey("plain_reads")
+PLAIN_CALLS: web.AppKey[dict[tuple[str, str], PlainCall]] = web.AppKey("plain_calls")

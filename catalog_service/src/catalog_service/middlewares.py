@@ -10,10 +10,12 @@ import re
 import time
 
 from aiohttp import web
+from connexion.apis.aiohttp_api import AioHttpApi
 
 from .api.catalog import cache_key, respond
+from .api.plain_queries import bearer_token
 from .api.problems import Handler
-from .keys import METRICS, PLAIN_READS, RESPONSE_CACHE
+from .keys import METRICS, PLAIN_CALLS, PLAIN_READS, RESPONSE_CACHE
 from .metrics import operation_of
 from .response_cache import CACHE_GENERATION
 from .spec import api_version
@@ -91,6 +93,29 @@ async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResp
         read = request.config_dict[PLAIN_READS].get(request.path)
         if read is not None and (arguments := read.arguments(request.query)) is not None:
             return await read.handler(request, **arguments)
+    return await handler(request)
+
+
+@web.middleware
+async def plain_calls(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A call whose path and token are plainly valid, made without connexion's
+    decorators (api/plain_queries). The innermost of the API's middlewares: rate
+    limits, body checks and errors in words apply as on the long way."""
+    resource = request.match_info.route.resource
+    call = request.config_dict[PLAIN_CALLS].get((request.method, resource.canonical)) if resource else None
+    if call is not None and not request.query_string and not request.body_exists:
+        arguments = call.arguments(request.match_info)
+        token = bearer_token(request.headers)
+        info = await call.identify(token, request) if arguments is not None and token is not None else None
+        if info is not None:
+            # What connexion's security check leaves for the handler.
+            request["user"] = info.get("sub")
+            request["token_info"] = info
+            assert arguments is not None
+            response: web.StreamResponse = await AioHttpApi.get_response(
+                await call.handler(request, **arguments), mimetype=call.mimetype
+            )
+            return response
     return await handler(request)
 
 

@@ -1,4 +1,5 @@
-"""Reads whose query string is plainly valid, answered without connexion's machinery.
+"""Reads whose query string is plainly valid, and calls whose path and token plainly
+are, answered without connexion's machinery.
 
 connexion parses and validates every parameter of every request with jsonschema,
 which costs a catalog page more than the page itself. The two reads people page
@@ -10,6 +11,12 @@ repeated parameter, a value out of bounds, a schema keyword these checks do not
 know) goes the long way, through connexion, which answers what is wrong with it.
 The checks are never looser than the spec: at worst a valid request takes the long
 way.
+
+Calls (POST /api/projects/{name}/refresh) are read the same way: a path whose
+parameters pass their checks, no query and no body, and a bearer token the spec's
+x-bearerInfoFunc knows. Anything else (no token, an unknown one, a query) goes
+through connexion, which answers it. The handler's result becomes a response as
+connexion makes it (its own ``get_response``).
 """
 
 from __future__ import annotations
@@ -20,12 +27,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from connexion.utils import get_function_from_name, is_json_mimetype
+from multidict import CIMultiDictProxy
 
 from .. import pointers
 from .validation import whole_value
 
 # operationIds read this way: those whose answers response_cache keeps.
 OPERATIONS = ("listCatalog", "searchOperations")
+# operationIds called this way: a refresh is what a team's deploy pipeline calls, one
+# per API, and connexion's decorators were half of its cost.
+CALLS = ("refreshProject",)
+_BEARER = "Bearer "
 # Schema keywords the checks know, by type; a parameter with any other takes the long way.
 _ANNOTATIONS = {"type", "default", "description", "example"}
 _KNOWN = {
@@ -149,3 +162,90 @@ def plain_reads(
         if read is not None:
             reads[base_path + path] = read
     return reads
+
+
+Identify = Callable[[str, web.Request], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class PlainCall:
+    handler: Handler
+    checks: Mapping[str, Check]  # the path's parameters
+    identify: Identify  # the spec's x-bearerInfoFunc
+    mimetype: str  # what connexion serialises the handler's result as
+
+    def arguments(self, path: Mapping[str, str]) -> dict[str, Any] | None:
+        """The handler's keyword arguments from the matched path, or None: the long way."""
+        arguments = {}
+        for name, check in self.checks.items():
+            text = path.get(name)
+            value = check.value(text) if text is not None else None
+            if value is None:
+                return None
+            arguments[name] = value
+        return arguments
+
+
+def bearer_token(headers: CIMultiDictProxy[str]) -> str | None:
+    """The token of one plain ``Authorization: Bearer <token>``, or None: the long way."""
+    values = headers.getall("Authorization", [])
+    if len(values) != 1 or not values[0].startswith(_BEARER):
+        return None
+    token = values[0][len(_BEARER) :]
+    return token if token and len(token.split()) == 1 and token.strip() == token else None
+
+
+def _mimetype(spec: dict[str, Any], operation: dict[str, Any]) -> str | None:
+    """connexion's choice for an operation's answers: the one type all its responses
+    have, application/json when they are JSON of several types."""
+    produces = {
+        content
+        for response in operation.get("responses", {}).values()
+        for content in _deref(spec, response).get("content", {})
+    }
+    if not produces or not all(is_json_mimetype(content) for content in produces):
+        return None
+    return produces.pop() if len(produces) == 1 else "application/json"
+
+
+def plain_call(
+    spec: dict[str, Any], item: dict[str, Any], operation: dict[str, Any], handler: Handler
+) -> PlainCall | None:
+    """The plain checks of one call, or None when anything about it needs connexion."""
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    security = operation.get("security", spec.get("security"))
+    if not security or len(security) != 1 or len(security[0]) != 1 or "requestBody" in operation:
+        return None
+    (scheme_name,) = security[0]
+    scheme = schemes.get(scheme_name, {})
+    if (scheme.get("type"), str(scheme.get("scheme", "")).lower()) != ("http", "bearer"):
+        return None
+    identify = scheme.get("x-bearerInfoFunc")
+    mimetype = _mimetype(spec, operation)
+    if identify is None or mimetype is None:
+        return None
+    checks: dict[str, Check] = {}
+    parameters = [*item.get("parameters", []), *operation.get("parameters", [])]
+    for parameter in (_deref(spec, p) for p in parameters):
+        if parameter["in"] != "path" or not set(parameter) <= _KNOWN_PARAMETER:
+            return None
+        check = _check(parameter["name"], _deref(spec, parameter.get("schema", {})))
+        if check is None:
+            return None
+        checks[check.name] = check
+    return PlainCall(handler, checks, get_function_from_name(identify), mimetype)
+
+
+def plain_calls(
+    spec: dict[str, Any], base_path: str, handler: Callable[[str], Handler]
+) -> dict[tuple[str, str], PlainCall]:
+    """(method, route as aiohttp writes it) -> its plain checks, for the operations in CALLS."""
+    calls = {}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or operation.get("operationId") not in CALLS:
+                continue
+            call = plain_call(spec, item, operation, handler(operation["operationId"]))
+            if call is not None:
+                calls[(method.upper(), base_path + path)] = call
+    return calls
