@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -146,8 +147,11 @@ class Fetched:
     url: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
 def disguised_ipv4(url: str) -> tuple[str, str] | None:
-    """A host like 2130706433 or 0x7f.1 that C resolvers read as an IPv4 address."""
+    """A host like 2130706433 or 0x7f.1 that C resolvers read as an IPv4 address.
+    Remembered per URL: parsing it, and a host name's failed parses as addresses,
+    were 4% of the CPU of collecting an unchanged document."""
     try:
         host = URL(url).host or ""
     except ValueError:
