@@ -46,4 +46,5 @@ OPERATION_INDEX = web.AppKey("operation_index", OperationIndex)
 WEBHOOKS = web.AppKey("webhooks", Deliverer)
 # URL path -> the plain checks of its query (api/plain_queries).
 PLAIN_READS: web.AppKey[dict[str, PlainRead]] = web.AppKey("plain_reads")
+# (method, route) -> the plain checks of a call (api/plain_queries).
 PLAIN_CALLS: web.AppKey[dict[tuple[str, str], PlainCall]] = web.AppKey("plain_calls")
