@@ -195,8 +195,14 @@ class ValidatorPool:
         waiting = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
         now = time.monotonic()
         for worker in waiting:
-            if now - worker.idle_since < self.idle_seconds or self._closed:
+            if self._closed:
                 self._idle.put_nowait(worker)
+            elif (idle := now - worker.idle_since) < self.idle_seconds:
+                self._idle.put_nowait(worker)
+                # The loop's timers may fire a little early (uvloop's clock is the one
+                # of the iteration's start): a worker found not idle long enough is
+                # looked at again when it will be, never left for good.
+                asyncio.get_running_loop().call_later(self.idle_seconds - idle, self._retire_idle)
             else:
                 self._all.discard(worker)
                 # Killing waits for the process: not on the event loop.
