@@ -106,12 +106,14 @@ async def plain_calls(request: web.Request, handler: Handler) -> web.StreamRespo
     if call is not None and not request.query_string and not request.body_exists:
         arguments = call.arguments(request.match_info)
         token = bearer_token(request.headers)
-        info = await call.identify(token, request) if arguments is not None and token is not None else None
-        if info is not None:
+        if (
+            arguments is not None
+            and token is not None
+            and (info := await call.identify(token, request)) is not None
+        ):
             # What connexion's security check leaves for the handler.
             request["user"] = info.get("sub")
             request["token_info"] = info
-            assert arguments is not None
             response: web.StreamResponse = await AioHttpApi.get_response(
                 await call.handler(request, **arguments), mimetype=call.mimetype
             )
