@@ -399,17 +399,13 @@ async def test_a_refresh_is_answered_exactly_as_connexion_answers_it(
         ("alices%0A", alice, {}),
         ("alices", alice, {"params": {"force": "1"}}),
         ("alices", alice, {"json": {}}),
-        ("alices", alice, {"data": b"x", "headers": {"Content-Type": "text/plain"}}),
+        ("alices", {**alice, "Content-Type": "text/plain"}, {"data": b"x"}),
     ]
     statuses = []
     for name, headers, extra in calls:
         answers = []
         for client in (fast, slow):
-            response = await client.post(
-                f"/api/projects/{name}/refresh",
-                headers={**headers, **extra.get("headers", {})},
-                **{k: v for k, v in extra.items() if k != "headers"},
-            )
+            response = await client.post(f"/api/projects/{name}/refresh", headers=headers, **extra)
             kept = sorted((k, v) for k, v in response.headers.items() if k not in ("Date", "Server"))
             answers.append((response.status, kept, await response.read()))
         assert answers[0] == answers[1], (name, headers, extra)
