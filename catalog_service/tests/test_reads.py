@@ -125,7 +125,8 @@ async def test_pages_from_memory_are_postgresqls_pages_and_show_a_change_at_once
         expected = await catalog_pages(db, **chosen)
         params = {key: str(value) for key, value in chosen.items() if value is not None}
         assert app[CATALOG_INDEX].page(limit=1000, offset=0, **chosen) is not None
-        for limit, offset in [(1000, 0), (1, 0), (2, 1), (3, 3), (1, 4)]:
+        # Pages inside, at the end, running past it and beyond it.
+        for limit, offset in [(1000, 0), (1, 0), (2, 1), (3, 3), (1, 4), (2, 4), (3, 5), (2, 40)]:
             body = await (
                 await client.get("/api/catalog", params={**params, "limit": limit, "offset": offset})
             ).json()
