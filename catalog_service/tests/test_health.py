@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
 from catalog_service.embedded import EmbeddedPostgres
+from catalog_service.keys import POOL
 from catalog_service.settings import Settings
+from catalog_service.store.db import FRESH_SECONDS
 
 
 async def test_health_is_ok_with_a_reachable_database(client: Any) -> None:
@@ -26,7 +30,11 @@ async def test_health_is_503_while_the_database_is_stopped_and_recovers_without_
         assert (await client.get("/api/health")).status == 200
 
         server.stop()
-        down = await client.get("/api/health")
+        # A success speaks for the database for a second at most.
+        stopped = time.monotonic()
+        while (down := await client.get("/api/health")).status == 200:
+            assert time.monotonic() - stopped < FRESH_SECONDS + 0.5
+            await asyncio.sleep(0.05)
         assert down.status == 503
         assert down.content_type == "application/problem+json"
         assert (await down.json(content_type=None))["detail"] == "the database cannot be reached"
@@ -41,3 +49,25 @@ async def test_health_is_503_while_the_database_is_stopped_and_recovers_without_
         assert (await client.get("/api/projects")).status == 200
     finally:
         server.stop()
+
+
+async def test_checks_trust_a_success_for_a_second_then_share_one_round_trip(client: Any) -> None:
+    pool = client.server.app[POOL]
+    held = [await pool.acquire() for _ in range(pool.get_max_size() - 1)]
+    checks: list[asyncio.Task[Any]] = []
+    try:
+        assert (await client.get("/api/health")).status == 200
+        held.append(await pool.acquire())
+        # No connection is free, and the database answered a moment ago.
+        assert (await client.get("/api/health")).status == 200
+
+        await asyncio.sleep(FRESH_SECONDS)
+        checks = [asyncio.create_task(client.get("/api/health")) for _ in range(20)]
+        await asyncio.sleep(0.3)
+        # Every check waits for the one round trip, itself waiting for a connection.
+        assert not any(check.done() for check in checks)
+        assert [task.get_name() for task in asyncio.all_tasks()].count("database-liveness") == 1
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    assert [response.status for response in await asyncio.gather(*checks)] == [200] * 20

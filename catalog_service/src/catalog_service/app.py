@@ -24,6 +24,7 @@ from .keys import (
     BACKGROUND_POOL,
     CATALOG_INDEX,
     COLLECTOR,
+    LIVENESS,
     METRICS,
     OPERATION_INDEX,
     PLAIN_CALLS,
@@ -47,7 +48,7 @@ from .response_cache import MAX_AGE_SECONDS, ResponseCache
 from .routes import add_outside_routes
 from .settings import Settings
 from .spec import spec_document, spec_path
-from .store.db import close_pool, create_pool, migrate
+from .store.db import Liveness, close_pool, create_pool, migrate
 from .webhooks.delivery import open_deliverer
 
 
@@ -71,6 +72,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         background = await create_pool(_database_url(app), max_size=app[SETTINGS].collect_concurrency + 3)
         try:
             app[POOL], app[BACKGROUND_POOL] = pool, background
+            app[LIVENESS] = Liveness(pool)
             yield
         finally:
             await close_pool(background)

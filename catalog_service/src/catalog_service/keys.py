@@ -14,6 +14,7 @@ from .indexes.operations import OperationIndex
 from .metrics import Metrics
 from .response_cache import ResponseCache
 from .settings import Settings
+from .store.db import Liveness
 from .webhooks.delivery import Deliverer
 
 if TYPE_CHECKING:  # (api imports these keys)
@@ -35,6 +36,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 # storing documents never keeps a request waiting for a connection.
 BACKGROUND_POOL = web.AppKey("background_pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
+# Whether the database answers, for /api/health (one round trip shared by every check).
+LIVENESS = web.AppKey("liveness", Liveness)
 # The collector, with its HTTP session (the network policy) and validation workers.
 COLLECTOR = web.AppKey("collector", Collector)
 RESPONSE_CACHE = web.AppKey("response_cache", ResponseCache)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..errors import Unavailable
-from ..keys import METRICS, POOL
+from ..keys import LIVENESS, METRICS, POOL
 from ..pages import SWAGGER_UI, render
-from ..store import db, queue
+from ..store import queue
 from .problems import DATABASE_ERRORS
 
 
 async def health(request: web.Request) -> tuple[dict[str, str], int]:
     try:
-        async with asyncio.timeout(3):
-            await db.ping(request.config_dict[POOL])
+        await request.config_dict[LIVENESS].check()
     except DATABASE_ERRORS:
         raise Unavailable("the database cannot be reached") from None
     return {"status": "ok", "database": "ok"}, 200

@@ -155,6 +155,48 @@ async def ping(db: asyncpg.Pool) -> None:
     await db.fetchval("SELECT 1")
 
 
+# How long a round trip that succeeded speaks for the database.
+FRESH_SECONDS = 1.0
+# How long one may take before the database counts as unreachable.
+PING_SECONDS = 3.0
+
+
+class Liveness:
+    """Whether the database answers, as health checks ask: one round trip at a time,
+    shared by every check that arrives while it is on its way, and a success trusted
+    for FRESH_SECONDS. Probes from several orchestrators and load balancers cost the
+    database a query a second at most, and, while it is busy (a large ingestion on
+    the same cores), a check waits for no query: at 500 checks a second each one's
+    own `SELECT 1` queued behind the ingestion (p99 90 ms). A failure is never
+    trusted: the next check asks again."""
+
+    def __init__(self, pool: asyncpg.Pool, *, fresh_seconds: float = FRESH_SECONDS) -> None:
+        self._pool = pool
+        self._fresh_seconds = fresh_seconds
+        self._answered_at = -float("inf")
+        self._asking: asyncio.Task[None] | None = None
+
+    async def check(self) -> None:
+        """Returns when the database answers; raises one of UNREACHABLE when it does not."""
+        if asyncio.get_running_loop().time() - self._answered_at < self._fresh_seconds:
+            return
+        if self._asking is None:
+            self._asking = asyncio.create_task(self._ask(), name="database-liveness")
+            self._asking.add_done_callback(self._asked)
+        # Shielded: a check that goes away does not cancel the others' round trip.
+        await asyncio.shield(self._asking)
+
+    async def _ask(self) -> None:
+        async with asyncio.timeout(PING_SECONDS):
+            await ping(self._pool)
+        self._answered_at = asyncio.get_running_loop().time()
+
+    def _asked(self, task: asyncio.Task[None]) -> None:
+        self._asking = None
+        if not task.cancelled():
+            task.exception()  # retrieved here: every check waiting for it may have gone
+
+
 async def listen_until_lost(
     dsn: str, channel: str, *, on_notify: Callable[[], None], on_listening: Callable[[], None]
 ) -> None:
