@@ -123,6 +123,37 @@ async def test_searches_from_memory_are_postgresqls_searches(
             answered += orjson.loads(expected)["total"] > 0
     assert answered > 300  # most of them found something to rank
 
+    # Words asked for while a round trip is out set out at once, beside it (here both
+    # wait for a connection of the pool); a reader that goes away takes nothing from
+    # another waiting for the same words.
+    def out() -> int:
+        return [task.get_name() for task in asyncio.all_tasks()].count("operation-index-tsqueries")
+
+    pool = app[POOL]
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        leaving = asyncio.create_task(
+            from_memory(app, q="zebra habitat", method=None, project=None, limit=5, offset=0)
+        )
+        staying = asyncio.create_task(
+            from_memory(app, q="zebra habitat", method=None, project=None, limit=5, offset=0)
+        )
+        for _ in range(5):
+            await asyncio.sleep(0)
+        later = asyncio.create_task(
+            from_memory(app, q="quantum ledger pets", method=None, project=None, limit=5, offset=0)
+        )
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert out() == 2
+        leaving.cancel()
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    for task, q in [(staying, "zebra habitat"), (later, "quantum ledger pets")]:
+        assert await task == await postgresqls_page(db, q=q, method=None, project=None, limit=5, offset=0)
+    assert leaving.cancelled()
+
     # Bit for bit the ranks PostgreSQL gives (float4), not merely the same order here:
     # a tie one ulp apart orders another catalog differently.
     index = app[OPERATION_INDEX]

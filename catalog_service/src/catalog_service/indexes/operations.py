@@ -45,6 +45,8 @@ BATCH = 100
 CHUNK = 200
 # Words remembered as the tsquery PostgreSQL made of them.
 QUERIES = 10_000
+# Round trips for tsqueries on their way at once (of the pool's ten connections).
+ROUND_TRIPS = 3
 # A search's first this many matches are kept in order, for its further pages...
 KEPT_IN_ORDER = 1000
 # ...for this many searches, and this many matches in all (4 bytes each), at most.
@@ -125,9 +127,13 @@ class OperationIndex(Following):
         # in the current snapshot.
         self._orders: OrderedDict[tuple[str, str | None, str | None], tuple[Ordinals, int]] = OrderedDict()
         self._ordered = 0  # matches kept in all
-        # Words waiting for their tsquery, and the task asking PostgreSQL for them.
-        self._asked: dict[str, asyncio.Future[Query | None]] = {}
-        self._asking: asyncio.Task[None] | None = None
+        # Words waiting for their tsquery, each reader with a future of its own (one
+        # that goes away cancels only its own); the words no round trip carries yet;
+        # the round trips on their way.
+        self._waiting: dict[str, list[asyncio.Future[Query | None]]] = {}
+        self._unasked: list[str] = []
+        self._asking: set[asyncio.Task[None]] = set()
+        self._round_trips = asyncio.Semaphore(ROUND_TRIPS)
 
     async def page(
         self, *, q: str | None, method: str | None, project: str | None, limit: int, offset: int
@@ -190,54 +196,61 @@ class OperationIndex(Following):
         if q in self._queries:
             self._queries.move_to_end(q)
             return self._queries[q]
-        asked = self._asked.get(q)
-        if asked is None:
-            asked = self._asked[q] = asyncio.get_running_loop().create_future()
-            if self._asking is None:
-                self._asking = asyncio.create_task(self._ask(), name="operation-index-tsqueries")
-        # Shielded: a reader that goes away does not take the answer from the others.
-        return await asyncio.shield(asked)
+        future: asyncio.Future[Query | None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.get(q)
+        if waiting is not None:
+            waiting.append(future)
+        else:
+            self._waiting[q] = [future]
+            self._unasked.append(q)
+            if len(self._unasked) == 1:  # the first word since a round trip last set out
+                task = asyncio.create_task(self._ask(), name="operation-index-tsqueries")
+                self._asking.add(task)
+                task.add_done_callback(self._asking.discard)
+        return await future
 
     async def _ask(self) -> None:
-        """PostgreSQL makes the tsqueries of every word asked for since the last round
-        trip, in one: under a stream of new words a search waited for a connection of
-        the pool, then for a query of its own (p99 170 ms on the corpus)."""
-        try:
-            while self._asked:
-                asked, self._asked = self._asked, {}
-                try:
-                    texts = await store.tsqueries(self._pool, list(asked))
-                except asyncio.CancelledError:
-                    for future in asked.values():
+        """PostgreSQL makes the tsqueries of the words asked for since the last round
+        trip set out, in one: under a stream of new words a search waited for a
+        connection of the pool, then for a query of its own (p99 170 ms on the
+        corpus). Up to ROUND_TRIPS go side by side: a word never waits for another
+        round trip to come back before its own sets out, unless that many are out."""
+        async with self._round_trips:
+            words, self._unasked = self._unasked, []
+            try:
+                texts = await store.tsqueries(self._pool, words)
+            except asyncio.CancelledError:
+                for q in words:
+                    for future in self._waiting.pop(q, []):
                         future.cancel()
-                    raise
-                except Exception as exc:  # noqa: BLE001 - each waiter gets it, as from a query of its own
-                    for future in asked.values():
-                        if not future.done():
+                raise
+            except Exception as exc:  # noqa: BLE001 - each waiter gets it, as from a query of its own
+                for q in words:
+                    for future in self._waiting.pop(q, []):
+                        if not future.done():  # (a reader that went away: cancelled)
                             future.set_exception(exc)
-                            future.exception()  # retrieved here: a waiter may have left
-                    continue
-                for q, future in asked.items():
-                    try:
-                        query = ranking.parse(texts[q])
-                    except Exception as exc:  # noqa: BLE001 - a waiter never waits for ever
-                        if not future.done():
-                            future.set_exception(exc)
-                            future.exception()
-                        continue
-                    self._queries[q] = query
+                return
+        for q in words:
+            waiters = self._waiting.pop(q, [])
+            try:
+                query = ranking.parse(texts[q])
+            except Exception as exc:  # noqa: BLE001 - a waiter never waits for ever
+                for future in waiters:
                     if not future.done():
-                        future.set_result(query)
-                while len(self._queries) > QUERIES:
-                    self._queries.popitem(last=False)
-        finally:
-            self._asking = None
+                        future.set_exception(exc)
+                continue
+            self._queries[q] = query
+            for future in waiters:
+                if not future.done():
+                    future.set_result(query)
+        while len(self._queries) > QUERIES:
+            self._queries.popitem(last=False)
 
     async def close(self) -> None:
-        if self._asking is not None:
-            self._asking.cancel()
+        for task in list(self._asking):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._asking
+                await task
         await super().close()
 
     async def _rebuild(self) -> None:
