@@ -257,6 +257,61 @@ def bare_aiohttp() -> Iterator[str]:
         process.wait(10)
 
 
+@contextlib.contextmanager
+def bare_pages(catalog: list[Any], operations: list[Any]) -> Iterator[str]:
+    """The baseline for pages asked for the first time, as issue 15 names it: a bare
+    aiohttp handler that builds the same kind of JSON page. It holds the entries and
+    operations the service lists (their JSON, as the service answers them) and, for
+    each request, serialises the page its limit and offset ask for with orjson: the
+    same items, sizes and totals, without validation, cache, index, ETag or metrics.
+    A search takes a page of operations at a place its words choose."""
+    port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="bare-pages-")) / "pages.json"
+    data.write_text(json.dumps({"catalog": catalog, "operations": operations}))
+    code = (
+        "import zlib\nimport orjson\nfrom aiohttp import web\n"
+        f"DATA = orjson.loads(open({str(data)!r}, 'rb').read())\n"
+        "CATALOG, OPERATIONS = DATA['catalog'], DATA['operations']\n"
+        "def page(items, offset, limit):\n"
+        "    body = orjson.dumps({'items': items[offset : offset + limit], 'total': len(items)})\n"
+        "    return web.Response(body=body, content_type='application/json')\n"
+        "async def catalog(request):\n"
+        "    q = request.query\n"
+        "    return page(CATALOG, int(q.get('offset', 0)), int(q.get('limit', 100)))\n"
+        "async def operations(request):\n"
+        "    q, limit = request.query, int(request.query.get('limit', 100))\n"
+        "    offset = zlib.crc32(q.get('q', '').encode()) % max(1, len(OPERATIONS) - limit)\n"
+        "    return page(OPERATIONS, offset, limit)\n"
+        "app = web.Application()\n"
+        "app.router.add_get('/api/catalog', catalog)\n"
+        "app.router.add_get('/api/operations', operations)\n"
+        f"web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+        shutil.rmtree(data.parent, ignore_errors=True)
+
+
+async def listed(session: aiohttp.ClientSession, url: str, most: int) -> list[Any]:
+    """Up to ``most`` items of a list the service pages through, as it answers them."""
+    items: list[Any] = []
+    while len(items) < most:
+        async with session.get(url, params={"limit": 1000, "offset": len(items)}) as response:
+            page = (await response.json())["items"]
+        if not page:
+            break
+        items += page
+    return items[:most]
+
+
 # -- load -------------------------------------------------------------------------------
 
 
@@ -852,13 +907,29 @@ async def run(full: bool, seconds: int) -> str:
                     for _ in range(50_000)
                 ],
             }
+            async with aiohttp.ClientSession() as session:
+                catalog_items = await listed(session, base + "/api/catalog", stored)
+                operation_items = await listed(session, base + "/api/operations", 5000)
+            with bare_pages(catalog_items, operation_items) as pages_url:
+                bare_built = {
+                    label: await load_test(pages_url, seconds=seconds, connections=50, paths=paths)
+                    for label, paths in misses.items()
+                }
+            for label in misses:
+                table.add(
+                    f"Bare aiohttp building the same pages as {label.split('?')[0].removeprefix('GET ')} (baseline for misses)",
+                    f"{bare_built[label]['rps']:.0f} req/s, p50 {bare_built[label]['p50']:.1f} ms, p99 {bare_built[label]['p99']:.1f} ms",
+                    "–",
+                    "–",
+                )
             for label, paths in misses.items():
                 result = await load_test(base + "/", seconds=seconds, connections=50, paths=paths)
-                share = result["rps"] / bare["rps"]
+                share = result["rps"] / bare_built[label]["rps"]
                 table.add(
                     f"{label}, cache misses ({stored:,} APIs, 50 connections)",
-                    f"{result['rps']:.0f} req/s ({share:.2f} of bare), p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms",
-                    ">= 0.3 of bare, p99 < 25 ms",
+                    f"{result['rps']:.0f} req/s ({share:.2f} of bare building the same pages; "
+                    f"{result['rps'] / bare['rps']:.2f} of bare fixed JSON), p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms",
+                    ">= 0.3 of bare building the same pages, p99 < 25 ms",
                     met(share >= 0.3 and result["p99"] < 25 and not result["errors"]),
                 )
 
