@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import lint, logs
+from . import lint, logs, memory
 from .errors import CatalogError
 from .settings import Settings, SettingsError
 
@@ -73,6 +73,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    memory.limit_arenas()  # before any thread starts
     answer_unparseable_requests_with_problems()
     with database_url(settings) as url:
         app = create_app(dataclasses.replace(settings, database_url=url, host=host, port=port))

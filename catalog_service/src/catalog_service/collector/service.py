@@ -22,6 +22,7 @@ import asyncpg
 
 from .. import lint
 from ..domain import Analysis, Job, Result, TransientFailure, ValidationError
+from ..memory import release_memory
 from ..metrics import Metrics
 from ..settings import Settings
 from ..store import queue as store
@@ -30,7 +31,7 @@ from ..urls import redacted
 from ..webhooks import events as webhook_events
 from . import bundle as bundling
 from .fetch import Fetched, NetworkPolicy, create_session, fetch
-from .workers import RETIRE_AFTER_BYTES, ValidatorPool, release_memory
+from .workers import RETIRE_AFTER_BYTES, ValidatorPool
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,6 @@ its verdict: the caller gets a TransientFailure and tries again later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import functools
 import json
 import logging
@@ -25,6 +23,7 @@ from typing import Any
 from .. import lint, patterns
 from ..compare import diff
 from ..domain import Analysis, Busy, SpecFormat, TransientFailure
+from ..memory import release_memory
 from . import bundle as bundling
 from .analyze import analyze, relint
 
@@ -138,12 +137,6 @@ class _Worker:
         self.process.kill()
         self.process.join(5)
         self.conn.close()
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the system (glibc keeps it otherwise); a no-op elsewhere."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class ValidatorPool:

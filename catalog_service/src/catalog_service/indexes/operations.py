@@ -32,7 +32,7 @@ import asyncpg
 import numpy as np
 import orjson
 
-from ..collector.workers import release_memory
+from ..memory import release_memory
 from ..response_cache import ResponseCache
 from ..store import catalog as store
 from . import ranking
