@@ -226,3 +226,42 @@ async def test_an_answer_from_the_response_cache_is_the_answer_it_kept_and_is_co
         'catalog_http_requests_total{operation="GET /api/catalog/{name}/openapi.yaml",status="200"} 2.0'
         in metrics
     )
+
+
+async def waiting_for(db: asyncpg.Connection, table: str) -> int:
+    """Statements waiting for a lock on ``table`` (a statement waiting while it is
+    parsed still shows its session's previous query: locks tell, texts do not)."""
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE relation = $1::regclass AND NOT granted", table
+    )
+    return count
+
+
+async def test_readers_of_one_page_arriving_together_share_one_build_of_it(
+    catalog: Any, db: asyncpg.Connection
+) -> None:
+    client, _, _ = catalog
+    path = "/api/catalog?q=parkeren&limit=3"  # a search: always PostgreSQL's
+    expected = await client.get(path)
+    assert expected.status == 200
+    # Every connection of the pool open: each reader could send its query at once.
+    pool = client.server.app[POOL]
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    for conn in held:
+        await pool.release(conn)
+    await db.execute("NOTIFY catalog_changed")
+    await asyncio.sleep(1.5)  # the cache empties; the indexes catch up
+    # The database is busy (here: a lock on projects) while ten readers ask for a page
+    # the cache no longer holds.
+    async with db.transaction():
+        await db.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        readers = [asyncio.create_task(client.get(path)) for _ in range(10)]
+        deadline = time.monotonic() + 10
+        while not await waiting_for(db, "projects"):
+            assert time.monotonic() < deadline, "no reader reached the database"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert await waiting_for(db, "projects") == 1  # one query for ten readers
+    answers = await asyncio.gather(*readers)
+    assert [answer.status for answer in answers] == [200] * 10
+    assert {await answer.read() for answer in answers} == {await expected.read()}

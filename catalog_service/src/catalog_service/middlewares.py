@@ -4,10 +4,13 @@ the security headers every answer gets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from connexion.apis.aiohttp_api import AioHttpApi
@@ -17,7 +20,7 @@ from .api.plain_queries import bearer_token
 from .api.problems import Handler
 from .keys import METRICS, PLAIN_CALLS, PLAIN_READS, RESPONSE_CACHE
 from .metrics import operation_of
-from .response_cache import CACHE_GENERATION
+from .response_cache import BUILT, CACHE_GENERATION, Cached, ResponseCache
 from .spec import api_version
 
 # Reads whose responses the catalog handlers cache (see response_cache).
@@ -87,13 +90,38 @@ def answer_cached_reads_first(app: web.Application) -> None:
 async def cached_reads(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A read not in the response cache: the cache's generation noted (a page built
     across a change is not kept), and, when its query is plainly valid, the handler
-    called without connexion (api/plain_queries)."""
+    called without connexion (api/plain_queries), once for all the requests asking
+    for the same page at the same time."""
     if _cacheable(request):
-        request[CACHE_GENERATION] = request.config_dict[RESPONSE_CACHE].generation
+        cache = request.config_dict[RESPONSE_CACHE]
+        request[CACHE_GENERATION] = cache.generation
         read = request.config_dict[PLAIN_READS].get(request.path)
         if read is not None and (arguments := read.arguments(request.query)) is not None:
-            return await read.handler(request, **arguments)
+            return await _built_once(request, cache, functools.partial(read.handler, request, **arguments))
     return await handler(request)
+
+
+async def _built_once(
+    request: web.Request, cache: ResponseCache, build: Callable[[], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The page ``build`` makes, built once for every request that asks for it while
+    it is being built in the same generation: under a large ingestion every change
+    empties the cache, and ten readers of one page each ran its queries on a database
+    busy storing documents. A request arriving after a change builds its own."""
+    key = (request[CACHE_GENERATION], cache_key(request))
+    building = cache.building.get(key)
+    if building is not None:
+        # Shielded: a reader that goes away takes nothing from the one building.
+        cached = await asyncio.shield(building)
+        return respond(request, cached) if cached is not None else await build()
+    future: asyncio.Future[Cached | None] = asyncio.get_running_loop().create_future()
+    cache.building[key] = future
+    try:
+        return await build()
+    finally:
+        del cache.building[key]
+        # None when it failed, or answered without a page (the others build their own).
+        future.set_result(request.get(BUILT))
 
 
 @web.middleware

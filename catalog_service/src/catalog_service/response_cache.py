@@ -56,6 +56,10 @@ class Cached:
     operation: str = ""
 
 
+# The answer a request for a cached read built, for the requests that waited for it.
+BUILT = web.RequestKey("built", Cached)
+
+
 def body_etag(body: bytes) -> str:
     return 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -78,6 +82,9 @@ class ResponseCache:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._responses: OrderedDict[str, Cached] = OrderedDict()
+        # (generation, key) -> the answer a request is building: requests for the same
+        # page in the same generation wait for it (middlewares.cached_reads).
+        self.building: dict[tuple[str, str], asyncio.Future[Cached | None]] = {}
         self._totals: dict[str, int] = {}
         self._bytes = 0
         self._generation = uuid.uuid4().hex[:16]

@@ -18,7 +18,7 @@ from aiohttp import web
 from ..keys import CATALOG_INDEX, OPERATION_INDEX, POOL, RESPONSE_CACHE
 from ..metrics import operation_of
 from ..pages import SWAGGER_UI, render
-from ..response_cache import CACHE_GENERATION, Cached, body_etag, etag_matches
+from ..response_cache import BUILT, CACHE_GENERATION, Cached, body_etag, etag_matches
 from ..store import catalog as store
 from ..urls import redacted
 from . import iso
@@ -90,7 +90,9 @@ def respond(request: web.Request, cached: Cached) -> web.Response:
 
 def remember(request: web.Request, cached: Cached) -> web.Response:
     # The generation the request began in (middlewares.cached_reads): a page built
-    # across a change of the catalog is sent, not kept.
+    # across a change of the catalog is sent, not kept; the requests that waited for
+    # this one take it all the same.
+    request[BUILT] = cached
     request.config_dict[RESPONSE_CACHE].put(
         cache_key(request), cached, generation=request.get(CACHE_GENERATION), operation=operation_of(request)
     )
