@@ -245,9 +245,16 @@ def bare_aiohttp() -> Iterator[str]:
         "app = web.Application()\napp.router.add_get('/', h)\n"
         f"web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
     )
+    with _serving(code, port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(code: str, port: int) -> Iterator[str]:
+    """``code`` run as a server of its own on ``port``, until the block ends."""
     process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
-        for _ in range(100):
+        for _ in range(200):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break
             time.sleep(0.05)
@@ -287,16 +294,10 @@ def bare_pages(catalog: list[Any], operations: list[Any]) -> Iterator[str]:
         "app.router.add_get('/api/operations', operations)\n"
         f"web.run_app(app, host='127.0.0.1', port={port}, print=None, access_log=None)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
-        for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/"
+        with _serving(code, port) as url:
+            yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(10)
         shutil.rmtree(data.parent, ignore_errors=True)
 
 
