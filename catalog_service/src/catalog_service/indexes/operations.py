@@ -217,6 +217,8 @@ class OperationIndex(Following):
         round trip to come back before its own sets out, unless that many are out."""
         async with self._round_trips:
             words, self._unasked = self._unasked, []
+            if not words:
+                return  # a round trip that set out before this one took them
             try:
                 texts = await store.tsqueries(self._pool, words)
             except asyncio.CancelledError:
