@@ -170,15 +170,14 @@ class Liveness:
     own `SELECT 1` queued behind the ingestion (p99 90 ms). A failure is never
     trusted: the next check asks again."""
 
-    def __init__(self, pool: asyncpg.Pool, *, fresh_seconds: float = FRESH_SECONDS) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._fresh_seconds = fresh_seconds
         self._answered_at = -float("inf")
         self._asking: asyncio.Task[None] | None = None
 
     async def check(self) -> None:
         """Returns when the database answers; raises one of UNREACHABLE when it does not."""
-        if asyncio.get_running_loop().time() - self._answered_at < self._fresh_seconds:
+        if asyncio.get_running_loop().time() - self._answered_at < FRESH_SECONDS:
             return
         if self._asking is None:
             self._asking = asyncio.create_task(self._ask(), name="database-liveness")
