@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -16,8 +17,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate as reference_validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+from catalog_service.collector.records import Records
+from catalog_service.domain import Result
 from catalog_service.keys import BACKGROUND_POOL, POOL
 from catalog_service.settings import Settings
+from catalog_service.store import queue
+from catalog_service.store.db import create_pool
 
 from .conftest import REAL_SPECS, attempts, collected, register
 from .upstream import (
@@ -410,3 +415,83 @@ async def test_the_service_sessions_never_jit_compile_their_queries(client: Test
     for key in (POOL, BACKGROUND_POOL):
         async with client.app[key].acquire() as conn:
             assert await conn.fetchval("SHOW jit") == "off"
+
+
+async def test_collections_ending_together_are_recorded_together_each_as_it_ended(
+    collecting: TestClient,
+    admin: dict[str, str],
+    upstream: tuple[Upstream, TestServer],
+    db: asyncpg.Connection,
+) -> None:
+    """A refresh of unchanged documents writes the attempts that end together in one
+    statement (PostgreSQL's now() is a statement's: they share their finished_at),
+    each with its own outcome, and every lease is handed back."""
+    up, server = upstream
+    names = [f"api-{i}" for i in range(8)]
+    for i, name in enumerate(names):
+        await register(collecting, admin, name, str(server.make_url(up.serve(name, openapi_30(paths=i + 1)))))
+    for name in names:
+        await collected(collecting, name)
+    up.serve("api-7", openapi_30(paths=1))  # one of them changed
+    checked = await db.fetchval("SELECT max(last_checked_at) FROM projects")
+    # Every API falls due at once, as when the refresh interval has passed.
+    await db.execute("UPDATE projects SET next_check_at = now()")
+    deadline = time.monotonic() + 30
+    while await db.fetchval("SELECT count(*) FROM projects WHERE last_checked_at > $1", checked) < 8:
+        assert time.monotonic() < deadline, "not collected again"
+        await asyncio.sleep(0.05)
+
+    again = await db.fetch(
+        """SELECT p.name, c.outcome, c.trigger, c.finished_at FROM collections c
+           JOIN projects p ON p.id = c.project_id WHERE c.started_at > $1""",
+        checked,
+    )
+    assert sorted((r["name"], r["outcome"], r["trigger"]) for r in again) == [
+        *((name, "unchanged", "schedule") for name in names[:7]),
+        ("api-7", "changed", "schedule"),
+    ]
+    unchanged = [r["finished_at"] for r in again if r["outcome"] == "unchanged"]
+    assert len(set(unchanged)) < len(unchanged)
+    assert await db.fetchval("SELECT count(*) FROM projects WHERE lease_owner IS NOT NULL") == 0
+    assert await db.fetchval("SELECT count(*) FROM projects WHERE next_check_at <= now()") == 0
+
+
+async def test_a_lease_lost_meanwhile_writes_nothing_for_it_and_the_others_are_recorded(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await db.execute(
+        "INSERT INTO projects (name, swagger_url, owner) VALUES ('kept', 'http://a.example/', 'x'), "
+        "('taken', 'http://b.example/', 'x')"
+    )
+    pool = await create_pool(settings.database_url, max_size=2)
+    try:
+        jobs = {}
+        for name in ("kept", "taken"):
+            job = await queue.claim_named(
+                pool, name=name, replica="here", lease_seconds=60, silent_after=15, trigger="refresh"
+            )
+            assert job is not None
+            jobs[name] = job
+        # Another replica took "taken" over (this one looked dead to it).
+        await db.execute("UPDATE projects SET lease_owner = 'there' WHERE name = 'taken'")
+        records = Records(pool, replica="here", gather_seconds=5, most=2)
+        result = Result(
+            outcome="unchanged", status="valid", started_at=dt.datetime.now(dt.UTC), http_status=200
+        )
+        kept, taken = await asyncio.wait_for(
+            asyncio.gather(
+                records.record(queue.Finished(jobs["kept"], result, 60.0)),
+                records.record(queue.Finished(jobs["taken"], result, 60.0)),
+            ),
+            timeout=4,  # two of two: written at once, without waiting the 5 s
+        )
+        await records.close()
+    finally:
+        await pool.close()
+    assert (kept, taken) == (True, False)
+    rows = await db.fetch(
+        "SELECT p.name, c.outcome, c.trigger FROM collections c JOIN projects p ON p.id = c.project_id"
+    )
+    assert [tuple(r) for r in rows] == [("kept", "unchanged", "refresh")]
+    states = {r["name"]: r["lease_owner"] for r in await db.fetch("SELECT name, lease_owner FROM projects")}
+    assert states == {"kept": None, "taken": "there"}

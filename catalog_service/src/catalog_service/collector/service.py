@@ -31,6 +31,7 @@ from ..urls import redacted
 from ..webhooks import events as webhook_events
 from . import bundle as bundling
 from .fetch import Fetched, NetworkPolicy, create_session, fetch
+from .records import Records
 from .workers import RETIRE_AFTER_BYTES, ValidatorPool
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ MAX_BACKOFF = 24 * 3600.0
 POLL_SECONDS = 2.0
 # How long a woken replica waits for more work before it claims.
 GATHER_SECONDS = 0.02
+# How long a collection that ended waits for others to be recorded with it.
+RECORD_SECONDS = 0.02
 # A replica says it is alive this often; a replica silent for SILENT_AFTER_SECONDS is
 # taken for dead, and the projects it held are free to take.
 HEARTBEAT_SECONDS = 3.0
@@ -153,6 +156,10 @@ class Collector:
         self.replica = replica or replica_name()
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[Result | None]] = set()
+        # Attempts without webhook events, recorded a few at once.
+        self._records = Records(
+            pool, replica=self.replica, gather_seconds=RECORD_SECONDS, most=settings.collect_concurrency
+        )
         # Called when a collection wrote webhook events (the deliverer's wake-up).
         self.on_events: Callable[[], None] | None = None
 
@@ -225,6 +232,7 @@ class Collector:
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        await self._records.close()
 
     async def collect_named(self, name: str, *, trigger: str) -> Result | None:
         """Collect one project now (the CLI). None while another replica holds its lease."""
@@ -259,17 +267,20 @@ class Collector:
             # The document and its parsed form are gone by now: give their memory back.
             release_memory()
         events = self._events(job, result)
-        async with self.pool.acquire() as conn:
-            kept = await store.finish(
-                conn,
-                job=job,
-                replica=self.replica,
-                trigger=job.trigger,
-                result=result,
-                next_delay=self.next_delay(result, job.consecutive_failures),
-                events=events,
-                give_up_seconds=self.settings.webhook_retry_for,
-            )
+        next_delay = self.next_delay(result, job.consecutive_failures)
+        if not events:
+            kept = await self._records.record(store.Finished(job, result, next_delay))
+        else:
+            async with self.pool.acquire() as conn:
+                kept = await store.finish(
+                    conn,
+                    job=job,
+                    replica=self.replica,
+                    result=result,
+                    next_delay=next_delay,
+                    events=events,
+                    give_up_seconds=self.settings.webhook_retry_for,
+                )
         if kept and events and self.on_events is not None:
             self.on_events()
         if not kept:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -415,12 +416,21 @@ async def record_change(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One collection to record: the leased project, what it came to, and when it is
+    due next (seconds from now)."""
+
+    job: Job
+    result: Result
+    next_delay: float
+
+
 async def finish(
     conn: Connection,
     *,
     job: Job,
     replica: str,
-    trigger: str,
     result: Result,
     next_delay: float,
     events: Sequence[tuple[str, str]] = (),
@@ -429,65 +439,94 @@ async def finish(
     """Record the attempt and release the lease, and write the ``events`` it makes to
     the webhook outbox (to be retried for ``give_up_seconds``) in the same
     transaction. False when the lease was lost meanwhile (nothing is written)."""
-    arguments = (
-        job.id,
-        replica,
-        result.status,
-        result.changed,
-        result.document_id,
-        result.published,
-        result.etag,
-        result.last_modified,
-        result.keep_cache_headers,
-        next_delay,
-        result.failed,
-        job.swagger_url,
-        trigger,
-        result.started_at,
-        result.http_status,
-        result.outcome,
-        result.error,
-    )
+    finished = [Finished(job, result, next_delay)]
     if not events:
         # One statement, atomic on its own: a refresh that finds nothing new costs one
         # round trip here, not five (BEGIN, UPDATE, INSERT, COMMIT).
-        return await conn.fetchval(_FINISH, *arguments) is not None
+        return bool(await finish_all(conn, replica=replica, finished=finished))
     async with conn.transaction():
-        if await conn.fetchval(_FINISH, *arguments) is None:
+        if not await finish_all(conn, replica=replica, finished=finished):
             return False
         await webhooks.enqueue(conn, project_id=job.id, events=events, give_up_seconds=give_up_seconds)
     return True
 
 
-# Records the attempt and releases the lease, only while this replica holds it: the
-# collection's row is inserted from the updated one, so a lost lease writes neither.
+async def finish_all(conn: Executor, *, replica: str, finished: Sequence[Finished]) -> set[int]:
+    """Record several attempts and release their leases in one statement (a refresh of
+    thousands of unchanged documents was a round trip each); the ids of the projects
+    whose lease this replica still held. The others are not written."""
+    columns: list[list[Any]] = [[] for _ in range(16)]
+    for one in finished:
+        job, result = one.job, one.result
+        for column, value in zip(
+            columns,
+            (
+                job.id,
+                result.status,
+                result.changed,
+                result.document_id,
+                result.published,
+                result.etag,
+                result.last_modified,
+                result.keep_cache_headers,
+                one.next_delay,
+                result.failed,
+                job.swagger_url,
+                job.trigger,
+                result.started_at,
+                result.http_status,
+                result.outcome,
+                result.error,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    rows = await conn.fetch(_FINISH, replica, *columns)
+    return {row["project_id"] for row in rows}
+
+
+# Records the attempts and releases the leases, only while this replica holds them:
+# each collection's row is inserted from the updated one, so a lost lease writes neither.
 _FINISH = """
-    WITH finished AS (
-        UPDATE projects SET
-            status = $3,
+    WITH attempt AS (
+        SELECT * FROM unnest($2::bigint[], $3::text[], $4::bool[], $5::bigint[], $6::bool[],
+                             $7::text[], $8::text[], $9::bool[], $10::float8[], $11::bool[],
+                             $12::text[], $13::text[], $14::timestamptz[], $15::int[],
+                             $16::text[], $17::text[])
+            AS a(id, status, changed, document_id, published, etag, last_modified,
+                 keep_cache_headers, next_delay, failed, swagger_url, trigger, started_at,
+                 http_status, outcome, error)
+    ), finished AS (
+        UPDATE projects p SET
+            status = a.status,
             last_checked_at = now(),
-            last_changed_at = CASE WHEN $4 THEN now() ELSE last_changed_at END,
-            current_document_id = COALESCE($5, current_document_id),
-            published_document_id = CASE WHEN $6 THEN $5 ELSE published_document_id END,
-            lint_score = CASE WHEN $6 THEN (SELECT lint_score FROM documents WHERE id = $5)
-                              ELSE lint_score END,
+            last_changed_at = CASE WHEN a.changed THEN now() ELSE p.last_changed_at END,
+            current_document_id = COALESCE(a.document_id, p.current_document_id),
+            published_document_id = CASE WHEN a.published THEN a.document_id
+                                          ELSE p.published_document_id END,
+            lint_score = CASE WHEN a.published
+                              THEN (SELECT lint_score FROM documents WHERE id = a.document_id)
+                              ELSE p.lint_score END,
             -- Validators of the URL collected, never of one the project moved to meanwhile.
-            http_etag = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12 THEN http_etag ELSE $7 END,
-            http_last_modified = CASE WHEN $9 OR swagger_url IS DISTINCT FROM $12
-                                      THEN http_last_modified ELSE $8 END,
-            consecutive_failures = CASE WHEN $11 THEN consecutive_failures + 1 ELSE 0 END,
+            http_etag = CASE WHEN a.keep_cache_headers OR p.swagger_url IS DISTINCT FROM a.swagger_url
+                             THEN p.http_etag ELSE a.etag END,
+            http_last_modified = CASE WHEN a.keep_cache_headers OR p.swagger_url IS DISTINCT FROM a.swagger_url
+                                      THEN p.http_last_modified ELSE a.last_modified END,
+            consecutive_failures = CASE WHEN a.failed THEN p.consecutive_failures + 1 ELSE 0 END,
             -- A request made while we worked (next_check_at no longer 'infinity') stands.
-            next_check_at = CASE WHEN next_check_at = 'infinity'
-                                 THEN now() + make_interval(secs => $10)
-                                 ELSE next_check_at END,
+            next_check_at = CASE WHEN p.next_check_at = 'infinity'
+                                 THEN now() + make_interval(secs => a.next_delay)
+                                 ELSE p.next_check_at END,
             lease_owner = NULL,
             lease_expires_at = NULL
-        WHERE id = $1 AND lease_owner = $2
-        RETURNING id
+        FROM attempt a
+        WHERE p.id = a.id AND p.lease_owner = $1
+        RETURNING p.id, a.trigger, a.started_at, a.http_status, a.outcome, a.error, a.document_id
     ), recorded AS (
         INSERT INTO collections (project_id, trigger, started_at, finished_at, http_status,
                                  outcome, error, document_id, replica)
-        SELECT id, $13, $14, now(), $15, $16, $17, $5, $2 FROM finished
+        SELECT id, trigger, started_at, now(), http_status, outcome, error, document_id, $1
+        FROM finished
         RETURNING project_id
     )
     SELECT project_id FROM recorded
