@@ -1,7 +1,8 @@
 """Cached catalog responses, dropped whenever PostgreSQL says the catalog changed.
 
-Every change a reader can see fires NOTIFY catalog_changed (a trigger on projects),
-and every replica LISTENs: on each notification it starts a new generation, which
+Every change a reader can see fires NOTIFY catalog_changed (a trigger on projects,
+naming the project), and every replica LISTENs: on each notification it starts a
+new generation (and tells the catalog index which project changed), which
 changes every catalog ETag and empties the cache. A response is cached under its
 exact URL after connexion has validated the request and a handler has built it; a
 later request for that URL is answered from memory (a 304 when its If-None-Match
@@ -24,6 +25,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -90,6 +92,25 @@ class ResponseCache:
         self._generation = uuid.uuid4().hex[:16]
         self._listening = False
         self._task: asyncio.Task[None] | None = None
+        # Changes heard since this cache began (a notification, or listening again
+        # after a gap), and who else is told of each: with the project it names, or
+        # None when any may have changed.
+        self.changes = 0
+        self._watchers: list[Callable[[str | None], None]] = []
+
+    def watch(self, watcher: Callable[[str | None], None]) -> None:
+        """Tell ``watcher`` of every change from now on: the name of the project that
+        changed, or None when any may have."""
+        self._watchers.append(watcher)
+
+    def _changed(self, name: str | None) -> None:
+        self.invalidate()
+        self.changes += 1
+        for watcher in self._watchers:
+            watcher(name)
+
+    def _notified(self, payload: str) -> None:
+        self._changed(payload or None)
 
     def invalidate(self) -> None:
         self._generation = uuid.uuid4().hex[:16]
@@ -173,14 +194,14 @@ class ResponseCache:
                 await self._task
 
     def _listening_now(self) -> None:
-        self.invalidate()  # whatever happened while we were not listening
+        self._changed(None)  # whatever happened while we were not listening
         self._listening = True
 
     async def _listen_forever(self) -> None:
         while True:
             try:
                 await db.listen_until_lost(
-                    self._dsn, CHANNEL, on_notify=self.invalidate, on_listening=self._listening_now
+                    self._dsn, CHANNEL, on_notify=self._notified, on_listening=self._listening_now
                 )
             except asyncio.CancelledError:
                 raise
@@ -188,5 +209,5 @@ class ResponseCache:
                 log.warning("catalog change listener down: %s", type(exc).__name__)
             finally:
                 self._listening = False
-                self.invalidate()
+                self._changed(None)
             await asyncio.sleep(RECONNECT_SECONDS)

@@ -197,16 +197,16 @@ class Liveness:
 
 
 async def listen_until_lost(
-    dsn: str, channel: str, *, on_notify: Callable[[], None], on_listening: Callable[[], None]
+    dsn: str, channel: str, *, on_notify: Callable[[str], None], on_listening: Callable[[], None]
 ) -> None:
-    """LISTEN on ``channel`` over a connection of its own, calling ``on_notify`` for every
-    notification, until that connection is lost; then return. Raises when it cannot
+    """LISTEN on ``channel`` over a connection of its own, calling ``on_notify`` with the
+    payload of every notification, until that connection is lost; then return. Raises when it cannot
     connect. A heartbeat notices a server that vanished without closing the socket."""
     lost = asyncio.Event()
     conn = await asyncpg.connect(dsn)
     try:
         conn.add_termination_listener(lambda _: lost.set())
-        await conn.add_listener(channel, lambda *_: on_notify())
+        await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: on_notify(payload))
         on_listening()
         while not lost.is_set():
             try:
