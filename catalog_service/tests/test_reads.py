@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from catalog_service.api.catalog import entry_body
 from catalog_service.api.plain_queries import plain_reads
 from catalog_service.api.routing import handler
-from catalog_service.keys import CATALOG_INDEX, PLAIN_READS, POOL
+from catalog_service.keys import CATALOG_INDEX, PLAIN_READS, POOL, RESPONSE_CACHE
 from catalog_service.settings import Settings
 from catalog_service.spec import spec_document
 from catalog_service.store import catalog as store
@@ -150,6 +151,75 @@ async def test_pages_from_memory_are_postgresqls_pages_and_show_a_change_at_once
     await asyncio.sleep(0.2)
     body = await (await client.get("/api/catalog", params={"limit": 5})).json()
     assert [item["name"] for item in body["items"]] == ["afval", "parkeren", "weather"]
+
+
+async def test_a_catalog_that_keeps_changing_is_answered_from_memory_change_by_change(
+    catalog: Any, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    """Each change names its project, which the index reads again alone: it holds
+    every change within a round trip, even while the catalog never stops changing
+    (it waited for half a second of quiet, and readers all went to PostgreSQL)."""
+    client, _, _ = catalog
+    app = client.server.app
+    index, cache = app[CATALOG_INDEX], app[RESPONSE_CACHE]
+    await index_current(app)
+    began = time.monotonic()
+    for i in range(24):  # a change every 50 ms, as while thousands of APIs are ingested
+        description = f"version {i}"
+        heard = cache.changes
+        await db.execute(
+            """UPDATE projects SET
+                   description = CASE name WHEN 'parkeren' THEN $1 ELSE description END,
+                   status = CASE name WHEN 'weather' THEN $2 ELSE status END
+               WHERE name IN ('parkeren', 'weather')""",
+            description,
+            ("unreachable", "valid")[i % 2],
+        )
+        while cache.changes < heard + 2:  # each NOTIFY travels to the listener
+            await asyncio.sleep(0.005)
+        # A reader arriving now waits for the index to read that change (half a
+        # second at most), and is answered from memory, with it.
+        changes = await index.caught_up()
+        assert changes is not None, f"change {i} not in the index within half a second"
+        listed = index.page(tag="mobiliteit", status=None, min_score=None, limit=5, offset=0, changes=changes)
+        assert listed is not None
+        items = json.loads(b"[" + b",".join(bytes(part) for part in listed[0]) + b"]")
+        [parkeren] = [item for item in items if item["name"] == "parkeren"]
+        assert parkeren["name"] == "parkeren" and parkeren["description"] == description
+        for status in ("valid", "unreachable"):
+            by_status = index.page(
+                tag=None, status=status, min_score=None, limit=5, offset=0, changes=changes
+            )
+            assert by_status is not None
+            items = json.loads(b"[" + b",".join(bytes(part) for part in by_status[0]) + b"]")
+            assert {"items": items, "total": by_status[1]} == await catalog_pages(db, tag=None, status=status)
+        body = await (await client.get("/api/catalog", params={"limit": 10 + i})).json()
+        assert [item["description"] for item in body["items"] if item["name"] == "parkeren"] == [description]
+        await asyncio.sleep(max(0.0, began + 0.05 * (i + 1) - time.monotonic()))
+
+    # New projects go where PostgreSQL's order of names puts them (its collation, not
+    # Python's: "parke-zuid" sorts before "parkeren" in C and after it in en_US), a
+    # deleted one goes: each read in as it comes, the index never rebuilt whole.
+    rebuilt = index._built
+    heard = cache.changes
+    async with db.transaction():
+        for name in ("parke-zuid", "aardbeien", "zuivel", "parkeren-2"):
+            await db.execute(
+                "INSERT INTO projects (name, swagger_url, owner) VALUES ($1, 'http://127.0.0.1:9/x', 'x')",
+                name,
+            )
+        await db.execute("DELETE FROM projects WHERE name = 'weather'")
+    while cache.changes < heard + 5:
+        await asyncio.sleep(0.005)
+    assert await index.caught_up() is not None
+    expected = await catalog_pages(db, tag=None, status=None)
+    assert [item["name"] for item in expected["items"]][0] == "aardbeien"
+    for limit, offset in [(100, 0), (2, 0), (3, 2), (3, 5)]:
+        listed = index.page(tag=None, status=None, min_score=None, limit=limit, offset=offset)
+        assert listed is not None
+        page = json.loads(b"[" + b",".join(bytes(part) for part in listed[0]) + b"]")
+        assert (page, listed[1]) == (expected["items"][offset : offset + limit], expected["total"])
+    assert index._built == rebuilt
 
 
 def test_the_plain_checks_are_the_spec_s_and_a_keyword_they_do_not_know_takes_the_long_way() -> None:

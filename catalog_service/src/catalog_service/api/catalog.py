@@ -140,9 +140,13 @@ async def list_catalog(
     if etag is not None and etag_matches(request, etag):
         return _not_modified(etag)
     if q is None:
-        indexed = request.config_dict[CATALOG_INDEX].page(
-            tag=tag, status=status, min_score=min_score, limit=limit, offset=offset
-        )
+        index = request.config_dict[CATALOG_INDEX]
+        indexed = index.page(tag=tag, status=status, min_score=min_score, limit=limit, offset=offset)
+        # A change heard and being read: the page waits for it, not for PostgreSQL.
+        if indexed is None and (changes := await index.caught_up()) is not None:
+            indexed = index.page(
+                tag=tag, status=status, min_score=min_score, limit=limit, offset=offset, changes=changes
+            )
         if indexed is not None:
             return remember(request, _indexed_page(indexed, etag))
     rows, total = await _page(

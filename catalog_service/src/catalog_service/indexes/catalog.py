@@ -11,14 +11,28 @@ the catalog unfiltered is one slice of it, copied once into the page (a list of
 entries joined was two copies, and most of a page's own cost on a catalog whose
 descriptions run long).
 
-It follows the catalog as every index here does (follow.py); a rebuild serialises
-only the entries that changed since the last.
+It follows the catalog as every index here does (follow.py), with one difference:
+each catalog_changed notification names its project, whose entry is read again
+alone and spliced in, within a round trip; a new project goes after the name
+PostgreSQL puts before it (the database's collation orders names, not Python's).
+While the catalog keeps changing (an ingestion of thousands of APIs) the index
+stays current, where a rebuild waited for the catalog to be quiet and readers all
+went to PostgreSQL meanwhile; a reader arriving while a change is being read waits
+for it, briefly, instead. A change that names nothing (or the listener coming
+back) or a failure rebuilds it whole, as does the age of the entries (when each
+API was last checked changes without a notification); a rebuild serialises only
+the entries that changed since the last.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import bisect
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +41,15 @@ import orjson
 
 from ..response_cache import ResponseCache
 from ..store import catalog as store
-from .follow import Following
+from .follow import PATIENCE_SECONDS, POLL_SECONDS, QUIET_SECONDS, REFRESH_SECONDS, Following
+
+log = logging.getLogger(__name__)
 
 # Entries serialised between two yields to the event loop.
 CHUNK = 250
+# How long a reader waits for the index to read a change it has heard of (then
+# PostgreSQL answers it).
+CATCH_UP_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +73,12 @@ def _hashable(value: Any) -> Any:
 
 
 def _fingerprint(row: asyncpg.Record) -> int:
-    return hash(tuple(map(_hashable, row.values())))
+    # Of the entry's own columns (a patch's rows have one more: the name before it).
+    return hash(tuple(_hashable(value) for key, value in row.items() if key != "preceding"))
+
+
+# What an entry is made of: name, status, tags, score, its JSON, its row's fingerprint.
+Part = tuple[str, str, frozenset[str], int | None, bytes | memoryview, int]
 
 
 class CatalogIndex(Following):
@@ -71,26 +95,107 @@ class CatalogIndex(Following):
         super().__init__(cache, max_age=max_age)
         self._pool = pool
         self._serialise = serialise
-        self._entries: tuple[Entry, ...] = ()
-        # Every entry's JSON, joined by commas; where each begins (and one past the end).
-        self._joined = memoryview(b"")
-        self._starts: tuple[int, ...] = (0,)
+        self._entries: list[Entry] = []
+        self._position: dict[str, int] = {}
+        # Every entry's JSON, joined by commas; where each begins (and one past the
+        # end). None since a change was spliced in: joined again when a page needs it.
+        self._joined: memoryview | None = memoryview(b"")
+        self._starts: list[int] = [0]
+        # The entries of each status, in the same order.
+        self._by_status: dict[str, list[Entry]] = {}
+        # How many of the cache's changes the index holds; the projects named by
+        # those it has heard of and not read yet; whether one named none.
+        self._holds = -1
+        self._named: set[str] = set()
+        self._unknown = True
+        self._unknown_changes = 0
+        self._heard = asyncio.Event()
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        cache.watch(self._hear)
+
+    def _hear(self, name: str | None) -> None:
+        if name is None:
+            # Anything may have changed: rebuilt whole.
+            self._unknown_changes += 1
+            self._rebuild_whole()
+        else:
+            self._named.add(name)
+        self._heard.set()
+
+    def _rebuild_whole(self) -> None:
+        """The next turn rebuilds the index whole; readers waiting for it are served
+        by PostgreSQL meanwhile."""
+        self._unknown = True
+        for _, future in self._waiting:
+            if not future.done():
+                future.set_result(None)
+        self._waiting = []
+
+    async def _quiet(self) -> None:
+        """Until no change of the kind that needs a whole rebuild has come for
+        QUIET_SECONDS (at most PATIENCE_SECONDS): changes to projects the index
+        holds are read as they come, and do not hold a rebuild back."""
+        began = time.monotonic()
+        while time.monotonic() - began < PATIENCE_SECONDS:
+            seen = self._unknown_changes
+            await asyncio.sleep(QUIET_SECONDS)
+            if seen == self._unknown_changes:
+                return
+
+    @property
+    def current(self) -> bool:
+        return self._current(self._cache.changes)
+
+    def _current(self, changes: int) -> bool:
+        """Whether the index holds the first ``changes`` changes, and is recent enough."""
+        return (
+            self._built is not None
+            and self._cache.listening
+            and self._holds >= changes
+            and time.monotonic() - self._built[1] <= self._max_age
+        )
+
+    async def caught_up(self) -> int | None:
+        """Wait (at most CATCH_UP_SECONDS) until the index holds every change heard so
+        far; those changes, to ask ``page`` with, or None when it does not."""
+        changes = self._cache.changes
+        if self._current(changes):
+            return changes
+        if self._built is None or self._unknown or not self._current(self._holds):
+            return None  # rebuilt whole first: PostgreSQL answers meanwhile
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((changes, future))
+        try:
+            async with asyncio.timeout(CATCH_UP_SECONDS):
+                await future
+        except TimeoutError:
+            return None
+        return changes if self._current(changes) else None
 
     def page(
-        self, *, tag: str | None, status: str | None, min_score: int | None, limit: int, offset: int
+        self,
+        *,
+        tag: str | None,
+        status: str | None,
+        min_score: int | None,
+        limit: int,
+        offset: int,
+        changes: int | None = None,
     ) -> tuple[list[memoryview], int] | None:
         """The serialised entries of a page (a run of them, commas between, may come as
-        one) and the total, or None when the index is not known to be current (then ask
-        PostgreSQL)."""
-        if not self.current:
+        one) and the total, or None when the index does not hold every change (the
+        first ``changes``, if given) and is recent (then ask PostgreSQL)."""
+        if not self._current(self._cache.changes if changes is None else changes):
             return None
         entries = self._entries
-        if tag is None and status is None and min_score is None:
-            first, end = min(offset, len(entries)), min(offset + limit, len(entries))
-            if first == end:
-                return [], len(entries)
-            # Entries first..end-1, without the comma after the last.
-            return [self._joined[self._starts[first] : self._starts[end] - 1]], len(entries)
+        if tag is None and min_score is None:
+            # One status, or all: a run of entries, without looking at the others.
+            chosen = entries if status is None else self._by_status.get(status, [])
+            first, end = min(offset, len(chosen)), min(offset + limit, len(chosen))
+            if status is None and self._joined is not None and first < end:
+                # Entries first..end-1, without the comma after the last.
+                return [self._joined[self._starts[first] : self._starts[end] - 1]], len(chosen)
+            return [entry.json for entry in chosen[first:end]], len(chosen)
         chosen = [
             entry
             for entry in entries
@@ -100,36 +205,199 @@ class CatalogIndex(Following):
         ]
         return [entry.json for entry in chosen[offset : offset + limit]], len(chosen)
 
+    def _now_holds(self, changes: int) -> None:
+        self._holds = changes
+        waiting = []
+        for needed, future in self._waiting:
+            if future.done():
+                continue
+            if needed <= changes:
+                future.set_result(None)
+            else:
+                waiting.append((needed, future))
+        self._waiting = waiting
+
+    async def rebuild(self) -> None:
+        # Every change heard before the queries is in what they read.
+        changes = self._cache.changes
+        self._unknown, self._named = False, set()
+        try:
+            await super().rebuild()
+        except BaseException:
+            self._rebuild_whole()
+            raise
+        self._now_holds(changes)
+
     async def _rebuild(self) -> None:
         rows = await store.all_entries(self._pool)
         before = {entry.name: entry for entry in self._entries}
-        jsons: list[bytes | memoryview] = []
-        fingerprints = []
+        parts: list[Part] = []
         for i, row in enumerate(rows):
             if i % CHUNK == CHUNK - 1:
                 await asyncio.sleep(0)  # the event loop's turn
             fingerprint = _fingerprint(row)
             entry = before.get(row["name"])
             if entry is not None and entry.fingerprint == fingerprint:
-                jsons.append(entry.json)
+                parts.append(_part_of(entry))
             else:
-                jsons.append(orjson.dumps(self._serialise(row)))
-            fingerprints.append(fingerprint)
-        joined = memoryview(b",".join(jsons))
+                parts.append(self._part(row, fingerprint))
+        await self._assemble(parts)
+
+    def _part(self, row: asyncpg.Record, fingerprint: int) -> Part:
+        json = orjson.dumps(self._serialise(row))
+        return (row["name"], row["status"], frozenset(row["tags"]), row["lint_score"], json, fingerprint)
+
+    async def _patch(self) -> None:
+        """Read again the projects the latest changes name, and splice them in: a
+        change costs its own rows, not the catalog's. A new project goes after the
+        name PostgreSQL puts before it (its collation orders names, not Python)."""
+        changes, names = self._cache.changes, self._named
+        self._named = set()
+        try:
+            rows = await store.named_entries(self._pool, sorted(names))
+        except BaseException:
+            self._rebuild_whole()  # what they were is lost with the query
+            raise
+        entries, position = self._entries, self._position
+        new: list[asyncpg.Record] = []
+        for row in rows:
+            i = position.get(row["name"])
+            if i is None:
+                new.append(row)
+                continue
+            fingerprint = _fingerprint(row)
+            if fingerprint != entries[i].fingerprint:
+                self._replace(i, _entry(self._part(row, fingerprint)))
+        gone = names - {row["name"] for row in rows}
+        deferred: set[str] = set()
+        if gone or new:
+            kept = [entry for entry in entries if entry.name not in gone]
+            # New entries by the entry they follow (None: the first of all).
+            following: dict[str | None, list[Entry]] = {}
+            held = {entry.name for entry in kept}
+            chain: dict[str, str | None] = {}
+            for row in new:  # in the order of names
+                before = row["preceding"]
+                if before is None or before in held:
+                    key = before
+                elif before in chain:
+                    key = chain[before]
+                else:
+                    # It follows a project whose change is still on its way (or went
+                    # meanwhile): both are read again, at once.
+                    deferred.update((row["name"], before))
+                    continue
+                chain[row["name"]] = key
+                following.setdefault(key, []).append(_entry(self._part(row, _fingerprint(row))))
+            self._entries = [
+                *following.get(None, ()),
+                *(item for entry in kept for item in (entry, *following.get(entry.name, ()))),
+            ]
+            self._reindex()
+            self._joined = None
+        if deferred:
+            self._named |= deferred
+            self._heard.set()
+        else:
+            self._now_holds(changes)
+
+    def _replace(self, i: int, entry: Entry) -> None:
+        """Entry ``i`` changed (its name did not): in its place, and among its status's."""
+        old, self._entries[i] = self._entries[i], entry
+        self._joined = None
+
+        def where(entry: Entry) -> int:
+            return self._position[entry.name]
+
+        before = self._by_status[old.status]
+        at = bisect.bisect_left(before, i, key=where)
+        if old.status == entry.status:
+            before[at] = entry
+            return
+        del before[at]
+        after = self._by_status.setdefault(entry.status, [])
+        after.insert(bisect.bisect_left(after, i, key=where), entry)
+
+    def _reindex(self) -> None:
+        """Where each entry is, and the entries of each status, after entries came or went."""
+        self._position = {entry.name: i for i, entry in enumerate(self._entries)}
+        by_status: dict[str, list[Entry]] = {}
+        for entry in self._entries:
+            by_status.setdefault(entry.status, []).append(entry)
+        self._by_status = by_status
+
+    def _join(self) -> None:
+        """Every entry's JSON in one bytes again, after changes were spliced in (each
+        entry then a view into it: held once)."""
+        joined = memoryview(b",".join([entry.json for entry in self._entries]))
+        starts = [0, *itertools.accumulate(len(entry.json) + 1 for entry in self._entries)]
+        self._entries = [
+            Entry(
+                entry.name,
+                entry.status,
+                entry.tags,
+                entry.score,
+                joined[start : start + len(entry.json)],
+                entry.fingerprint,
+            )
+            for entry, start in zip(self._entries, starts, strict=False)
+        ]
+        self._joined, self._starts = joined, starts
+        self._reindex()
+
+    async def _assemble(self, parts: Sequence[Part]) -> None:
+        joined = memoryview(b",".join([part[4] for part in parts]))
         starts, entries = [0], []
-        for i, (row, json, fingerprint) in enumerate(zip(rows, jsons, fingerprints, strict=True)):
+        for i, part in enumerate(parts):
             if i % CHUNK == CHUNK - 1:
                 await asyncio.sleep(0)
             start = starts[-1]
+            json = part[4]
             starts.append(start + len(json) + 1)
-            entries.append(
-                Entry(
-                    name=row["name"],
-                    status=row["status"],
-                    tags=frozenset(row["tags"]),
-                    score=row["lint_score"],
-                    json=joined[start : start + len(json)],
-                    fingerprint=fingerprint,
-                )
-            )
-        self._entries, self._joined, self._starts = tuple(entries), joined, tuple(starts)
+            # Each entry's JSON is a view into the joined bytes: held once.
+            entries.append(_entry((*part[:4], joined[start : start + len(json)], part[5])))
+        self._entries, self._joined, self._starts = entries, joined, starts
+        self._reindex()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._heard.wait()
+            self._heard.clear()
+            if not self._cache.listening:
+                continue
+            try:
+                if (
+                    self._built is None
+                    or self._unknown
+                    or time.monotonic() - self._built[1] > REFRESH_SECONDS
+                ):
+                    if self._built is not None and self._unknown:
+                        await self._quiet()
+                    await self.rebuild()
+                elif self._named:
+                    await self._patch()
+                elif self._joined is None:
+                    # Quiet for a moment after changes: an unfiltered page is one slice again.
+                    self._join()
+            except Exception:  # noqa: BLE001 - readers then are served by PostgreSQL
+                log.exception("%s not rebuilt", self.name)
+                self._rebuild_whole()
+                await asyncio.sleep(REFRESH_SECONDS)
+
+
+def _entry(part: Part) -> Entry:
+    name, status, tags, score, json, fingerprint = part
+    return Entry(
+        name=name,
+        status=status,
+        tags=tags,
+        score=score,
+        json=json if isinstance(json, memoryview) else memoryview(json),
+        fingerprint=fingerprint,
+    )
+
+
+def _part_of(entry: Entry) -> Part:
+    return (entry.name, entry.status, entry.tags, entry.score, entry.json, entry.fingerprint)

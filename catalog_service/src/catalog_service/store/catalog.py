@@ -93,6 +93,19 @@ async def all_entries(db: Executor) -> list[asyncpg.Record]:
     return await db.fetch(f"{_ENTRY.format(projects='projects')} ORDER BY p.name")
 
 
+async def named_entries(db: Executor, names: list[str]) -> list[asyncpg.Record]:
+    """The entries of these projects (those still there), in the order of names, each
+    with the name before it in that order (``preceding``; None for the first)."""
+    return await db.fetch(
+        f"""
+        SELECT e.*, (SELECT max(q.name) FROM projects q WHERE q.name < e.name) AS preceding
+        FROM ({_ENTRY.format(projects="projects")} WHERE p.name = ANY($1::text[])) e
+        ORDER BY e.name
+        """,
+        names,
+    )
+
+
 async def get_entry(db: Executor, *, name: str) -> tuple[asyncpg.Record, list[dict[str, str]]]:
     row = await db.fetchrow(f"{_ENTRY.format(projects='projects')} WHERE p.name = $1", name)
     if row is None:
