@@ -819,46 +819,55 @@ async def run(full: bool, seconds: int) -> str:
                 met(ratio <= 0.6 and same == len(names)),
             )
 
-            # 3. Refresh of the unchanged catalog, as the scheduler makes it: every API
-            # falls due at once, as when the refresh interval has passed.
-            since = await db.fetchval("SELECT now()")
-            cpu_before = services[0].cpu()
-            began = time.perf_counter()
-            await db.execute("UPDATE projects SET next_check_at = now()")
-            await wait_checked(db, since=since, count=len(names), peak=peak, services=services, timeout=600)
-            refresh = time.perf_counter() - began
-            refresh_cpu = services[0].cpu() - cpu_before
-            revalidated = await db.fetchval(
-                "SELECT count(*) FROM collections WHERE started_at > $1 AND outcome <> 'unchanged'", since
-            )
-            table.add(
-                "Refresh of the unchanged catalog (every API due at once, as each interval ends)",
-                f"{refresh:.2f}s, {refresh_cpu:.2f} CPU-s = {100 * refresh_cpu / max(ingestion_cpu, 1e-9):.1f}% of ingestion's {ingestion_cpu:.1f} CPU-s; {revalidated} revalidated",
-                "<= 2% of first ingestion, none revalidated",
-                met(refresh_cpu <= 0.02 * ingestion_cpu and revalidated == 0),
-            )
+            # 3. Refresh of the unchanged catalog: its time, serve's CPU, and how many
+            # documents were validated again (none should be).
+            async def refreshed(start: Any) -> tuple[float, float, int]:
+                since = await db.fetchval("SELECT now()")
+                cpu_before = services[0].cpu()
+                began = time.perf_counter()
+                await start()
+                await wait_checked(
+                    db, since=since, count=len(names), peak=peak, services=services, timeout=600
+                )
+                took, cpu = time.perf_counter() - began, services[0].cpu() - cpu_before
+                revalidated = await db.fetchval(
+                    "SELECT count(*) FROM collections WHERE started_at > $1 AND outcome <> 'unchanged'", since
+                )
+                return took, cpu, revalidated
 
-            # 3b. The same, each API asked for by its own POST .../refresh: the requests
-            # count too.
-            since = await db.fetchval("SELECT now()")
-            cpu_before = services[0].cpu()
-            began = time.perf_counter()
-            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as session:
-                for i in range(len(names)):
-                    async with session.post(f"{services[0].base}/api/projects/{slug(i)}/refresh") as response:
-                        assert response.status == 202
-            await wait_checked(db, since=since, count=len(names), peak=peak, services=services, timeout=600)
-            refresh = time.perf_counter() - began
-            refresh_cpu = services[0].cpu() - cpu_before
-            revalidated = await db.fetchval(
-                "SELECT count(*) FROM collections WHERE started_at > $1 AND outcome <> 'unchanged'", since
-            )
-            table.add(
-                f"Refresh of the unchanged catalog by {len(names)} POST .../refresh, one after the other",
-                f"{refresh:.2f}s, {refresh_cpu:.2f} CPU-s = {100 * refresh_cpu / max(ingestion_cpu, 1e-9):.1f}% of ingestion's {ingestion_cpu:.1f} CPU-s; {revalidated} revalidated",
-                "report",
-                "–",
-            )
+            async def all_due() -> None:
+                # As the scheduler makes it: every API falls due at once, as when its
+                # refresh interval has passed.
+                await db.execute("UPDATE projects SET next_check_at = now()")
+
+            async def all_requested() -> None:
+                # Each API asked for by its own POST .../refresh: the requests count too.
+                async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as session:
+                    for i in range(len(names)):
+                        async with session.post(
+                            f"{services[0].base}/api/projects/{slug(i)}/refresh"
+                        ) as response:
+                            assert response.status == 202
+
+            for label, start, goal in [
+                (
+                    "Refresh of the unchanged catalog (every API due at once, as each interval ends)",
+                    all_due,
+                    True,
+                ),
+                (
+                    f"Refresh of the unchanged catalog by {len(names)} POST .../refresh, one after the other",
+                    all_requested,
+                    False,
+                ),
+            ]:
+                refresh, refresh_cpu, revalidated = await refreshed(start)
+                table.add(
+                    label,
+                    f"{refresh:.2f}s, {refresh_cpu:.2f} CPU-s = {100 * refresh_cpu / max(ingestion_cpu, 1e-9):.1f}% of ingestion's {ingestion_cpu:.1f} CPU-s; {revalidated} revalidated",
+                    "<= 2% of first ingestion, none revalidated" if goal else "report",
+                    met(refresh_cpu <= 0.02 * ingestion_cpu and revalidated == 0) if goal else "–",
+                )
 
             # 5a. Memory during ingestion.
             table.add("Peak RSS during ingestion (all processes)", f"{peak[0] / 2**20:.0f} MB", "report", "–")
