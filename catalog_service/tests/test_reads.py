@@ -220,6 +220,15 @@ async def test_a_catalog_that_keeps_changing_is_answered_from_memory_change_by_c
         page = json.loads(b"[" + b",".join(bytes(part) for part in listed[0]) + b"]")
         assert (page, listed[1]) == (expected["items"][offset : offset + limit], expected["total"])
     assert index._built == rebuilt
+    # Once the catalog is quiet for a moment, an unfiltered page is one slice again.
+    deadline = time.monotonic() + 5
+    while (
+        len((listed := index.page(tag=None, status=None, min_score=None, limit=3, offset=2) or ([], 0))[0])
+        != 1
+    ):
+        assert time.monotonic() < deadline, "not joined again"
+        await asyncio.sleep(0.05)
+    assert json.loads(b"[" + bytes(listed[0][0]) + b"]") == expected["items"][2:5]
 
 
 def test_the_plain_checks_are_the_spec_s_and_a_keyword_they_do_not_know_takes_the_long_way() -> None:

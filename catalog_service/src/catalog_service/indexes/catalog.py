@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ import orjson
 
 from ..response_cache import ResponseCache
 from ..store import catalog as store
-from .follow import PATIENCE_SECONDS, POLL_SECONDS, QUIET_SECONDS, REFRESH_SECONDS, Following
+from .follow import POLL_SECONDS, REFRESH_SECONDS, Following
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,8 @@ class Entry:
     status: str
     tags: frozenset[str]
     score: int | None
-    # Its JSON, within the index's bytes.
+    # Its JSON: a view into the index's joined bytes (its own bytes once changed,
+    # until they are joined again).
     json: memoryview
     # Of the row it was built from: unchanged rows are not serialised again.
     fingerprint: int
@@ -75,10 +75,6 @@ def _hashable(value: Any) -> Any:
 def _fingerprint(row: asyncpg.Record) -> int:
     # Of the entry's own columns (a patch's rows have one more: the name before it).
     return hash(tuple(_hashable(value) for key, value in row.items() if key != "preceding"))
-
-
-# What an entry is made of: name, status, tags, score, its JSON, its row's fingerprint.
-Part = tuple[str, str, frozenset[str], int | None, bytes | memoryview, int]
 
 
 class CatalogIndex(Following):
@@ -98,7 +94,8 @@ class CatalogIndex(Following):
         self._entries: list[Entry] = []
         self._position: dict[str, int] = {}
         # Every entry's JSON, joined by commas; where each begins (and one past the
-        # end). None since a change was spliced in: joined again when a page needs it.
+        # end). None since a change was spliced in: joined again once the catalog is
+        # quiet for a moment (a page is a run of entries meanwhile).
         self._joined: memoryview | None = memoryview(b"")
         self._starts: list[int] = [0]
         # The entries of each status, in the same order.
@@ -110,6 +107,7 @@ class CatalogIndex(Following):
         self._unknown = True
         self._unknown_changes = 0
         self._heard = asyncio.Event()
+        # Readers waiting for the index to hold so many changes.
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         cache.watch(self._hear)
 
@@ -131,16 +129,10 @@ class CatalogIndex(Following):
                 future.set_result(None)
         self._waiting = []
 
-    async def _quiet(self) -> None:
-        """Until no change of the kind that needs a whole rebuild has come for
-        QUIET_SECONDS (at most PATIENCE_SECONDS): changes to projects the index
-        holds are read as they come, and do not hold a rebuild back."""
-        began = time.monotonic()
-        while time.monotonic() - began < PATIENCE_SECONDS:
-            seen = self._unknown_changes
-            await asyncio.sleep(QUIET_SECONDS)
-            if seen == self._unknown_changes:
-                return
+    def _moves(self) -> object:
+        # Changes to projects the index holds are read as they come: only those that
+        # need a whole rebuild hold one back until the catalog is quiet.
+        return self._unknown_changes
 
     @property
     def current(self) -> bool:
@@ -231,21 +223,25 @@ class CatalogIndex(Following):
     async def _rebuild(self) -> None:
         rows = await store.all_entries(self._pool)
         before = {entry.name: entry for entry in self._entries}
-        parts: list[Part] = []
+        entries: list[Entry] = []
         for i, row in enumerate(rows):
             if i % CHUNK == CHUNK - 1:
                 await asyncio.sleep(0)  # the event loop's turn
             fingerprint = _fingerprint(row)
             entry = before.get(row["name"])
-            if entry is not None and entry.fingerprint == fingerprint:
-                parts.append(_part_of(entry))
-            else:
-                parts.append(self._part(row, fingerprint))
-        await self._assemble(parts)
+            same = entry is not None and entry.fingerprint == fingerprint
+            entries.append(entry if same and entry is not None else self._entry(row, fingerprint))
+        await self._join(entries)
 
-    def _part(self, row: asyncpg.Record, fingerprint: int) -> Part:
-        json = orjson.dumps(self._serialise(row))
-        return (row["name"], row["status"], frozenset(row["tags"]), row["lint_score"], json, fingerprint)
+    def _entry(self, row: asyncpg.Record, fingerprint: int) -> Entry:
+        return Entry(
+            name=row["name"],
+            status=row["status"],
+            tags=frozenset(row["tags"]),
+            score=row["lint_score"],
+            json=memoryview(orjson.dumps(self._serialise(row))),
+            fingerprint=fingerprint,
+        )
 
     async def _patch(self) -> None:
         """Read again the projects the latest changes name, and splice them in: a
@@ -267,7 +263,7 @@ class CatalogIndex(Following):
                 continue
             fingerprint = _fingerprint(row)
             if fingerprint != entries[i].fingerprint:
-                self._replace(i, _entry(self._part(row, fingerprint)))
+                self._replace(i, self._entry(row, fingerprint))
         gone = names - {row["name"] for row in rows}
         deferred: set[str] = set()
         if gone or new:
@@ -288,7 +284,7 @@ class CatalogIndex(Following):
                     deferred.update((row["name"], before))
                     continue
                 chain[row["name"]] = key
-                following.setdefault(key, []).append(_entry(self._part(row, _fingerprint(row))))
+                following.setdefault(key, []).append(self._entry(row, _fingerprint(row)))
             self._entries = [
                 *following.get(None, ()),
                 *(item for entry in kept for item in (entry, *following.get(entry.name, ()))),
@@ -326,37 +322,28 @@ class CatalogIndex(Following):
             by_status.setdefault(entry.status, []).append(entry)
         self._by_status = by_status
 
-    def _join(self) -> None:
-        """Every entry's JSON in one bytes again, after changes were spliced in (each
-        entry then a view into it: held once)."""
-        joined = memoryview(b",".join([entry.json for entry in self._entries]))
-        starts = [0, *itertools.accumulate(len(entry.json) + 1 for entry in self._entries)]
-        self._entries = [
-            Entry(
-                entry.name,
-                entry.status,
-                entry.tags,
-                entry.score,
-                joined[start : start + len(entry.json)],
-                entry.fingerprint,
-            )
-            for entry, start in zip(self._entries, starts, strict=False)
-        ]
-        self._joined, self._starts = joined, starts
-        self._reindex()
-
-    async def _assemble(self, parts: Sequence[Part]) -> None:
-        joined = memoryview(b",".join([part[4] for part in parts]))
-        starts, entries = [0], []
-        for i, part in enumerate(parts):
+    async def _join(self, entries: Sequence[Entry]) -> None:
+        """``entries`` become the index, their JSON joined in one bytes (each entry's
+        then a view into it: held once)."""
+        joined = memoryview(b",".join([entry.json for entry in entries]))
+        starts, joined_entries = [0], []
+        for i, entry in enumerate(entries):
             if i % CHUNK == CHUNK - 1:
                 await asyncio.sleep(0)
             start = starts[-1]
-            json = part[4]
-            starts.append(start + len(json) + 1)
-            # Each entry's JSON is a view into the joined bytes: held once.
-            entries.append(_entry((*part[:4], joined[start : start + len(json)], part[5])))
-        self._entries, self._joined, self._starts = entries, joined, starts
+            size = len(entry.json)
+            starts.append(start + size + 1)
+            joined_entries.append(
+                Entry(
+                    entry.name,
+                    entry.status,
+                    entry.tags,
+                    entry.score,
+                    joined[start : start + size],
+                    entry.fingerprint,
+                )
+            )
+        self._entries, self._joined, self._starts = joined_entries, joined, starts
         self._reindex()
 
     async def _run(self) -> None:
@@ -380,24 +367,8 @@ class CatalogIndex(Following):
                     await self._patch()
                 elif self._joined is None:
                     # Quiet for a moment after changes: an unfiltered page is one slice again.
-                    self._join()
+                    await self._join(self._entries)
             except Exception:  # noqa: BLE001 - readers then are served by PostgreSQL
                 log.exception("%s not rebuilt", self.name)
                 self._rebuild_whole()
                 await asyncio.sleep(REFRESH_SECONDS)
-
-
-def _entry(part: Part) -> Entry:
-    name, status, tags, score, json, fingerprint = part
-    return Entry(
-        name=name,
-        status=status,
-        tags=tags,
-        score=score,
-        json=json if isinstance(json, memoryview) else memoryview(json),
-        fingerprint=fingerprint,
-    )
-
-
-def _part_of(entry: Entry) -> Part:
-    return (entry.name, entry.status, entry.tags, entry.score, entry.json, entry.fingerprint)

@@ -70,13 +70,17 @@ class Following:
         generation, built_at = self._built
         return generation != self._cache.generation or time.monotonic() - built_at > max_age
 
+    def _moves(self) -> object:
+        """What moves with each change a rebuild waits out: the cache's generation."""
+        return self._cache.generation
+
     async def _quiet(self) -> None:
         """Until the catalog has not changed for QUIET_SECONDS (at most PATIENCE_SECONDS)."""
         began = time.monotonic()
         while time.monotonic() - began < PATIENCE_SECONDS:
-            generation = self._cache.generation
+            seen = self._moves()
             await asyncio.sleep(QUIET_SECONDS)
-            if generation == self._cache.generation:
+            if seen == self._moves():
                 return
 
     async def _run(self) -> None:
