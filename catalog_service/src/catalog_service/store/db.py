@@ -200,8 +200,9 @@ async def listen_until_lost(
     dsn: str, channel: str, *, on_notify: Callable[[str], None], on_listening: Callable[[], None]
 ) -> None:
     """LISTEN on ``channel`` over a connection of its own, calling ``on_notify`` with the
-    payload of every notification, until that connection is lost; then return. Raises when it cannot
-    connect. A heartbeat notices a server that vanished without closing the socket."""
+    payload of every notification, until that connection is lost; then return. Raises
+    when it cannot connect. A heartbeat notices a server that vanished without closing
+    the socket."""
     lost = asyncio.Event()
     conn = await asyncpg.connect(dsn)
     try:
