@@ -229,8 +229,9 @@ class CatalogIndex(Following):
                 await asyncio.sleep(0)  # the event loop's turn
             fingerprint = _fingerprint(row)
             entry = before.get(row["name"])
-            same = entry is not None and entry.fingerprint == fingerprint
-            entries.append(entry if same and entry is not None else self._entry(row, fingerprint))
+            if entry is None or entry.fingerprint != fingerprint:
+                entry = self._entry(row, fingerprint)
+            entries.append(entry)
         await self._join(entries)
 
     def _entry(self, row: asyncpg.Record, fingerprint: int) -> Entry:
