@@ -77,6 +77,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     answer_unparseable_requests_with_problems()
     with database_url(settings) as url:
         app = create_app(dataclasses.replace(settings, database_url=url, host=host, port=port))
+        memory.freeze_startup()
         web.run_app(
             app,
             host=host,

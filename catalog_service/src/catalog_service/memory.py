@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 from typing import Any
 
 # mallopt's parameter for the most malloc arenas a process may have (malloc.h).
@@ -33,3 +34,15 @@ def release_memory() -> None:
     """Hand freed heap back to the system (glibc keeps it otherwise)."""
     with contextlib.suppress(OSError, AttributeError):
         _libc().malloc_trim(0)
+
+
+def freeze_startup() -> None:
+    """Leave what exists now out of every later garbage collection: called once the
+    app is built, before it serves. Modules, functions, the API's specification and
+    the app's routes live as long as the process, yet each full collection walked
+    them again: 99,000 of serve's 130,000 tracked objects with the corpus stored. A
+    full collection took 45 ms at rest, up to 100 ms while collecting (every few
+    seconds then), with the event loop stopped; 6 to 18 ms without them. What is
+    garbage now is collected first."""
+    gc.collect()
+    gc.freeze()
