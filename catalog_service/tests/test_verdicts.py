@@ -24,7 +24,7 @@ from openapi_spec_validator.readers import read_from_filename
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from catalog_service.collector.analyze import fast_errors, reference_errors, spec_format_of, validation_errors
-from catalog_service.collector.workers import ValidatorPool
+from catalog_service.collector.workers import BATCH_NICENESS, ValidatorPool
 from catalog_service.settings import Settings
 
 from .conftest import REAL_SPECS, attempts, collected, register
@@ -318,6 +318,22 @@ async def test_idle_workers_leave_and_the_next_document_brings_one_back() -> Non
         assert validation_workers() == []  # their memory is the system's again
         assert (await pool.analyze(document)).valid
         assert len(validation_workers()) == 1  # one job, one worker
+    finally:
+        await pool.close()
+
+
+async def test_a_new_worker_is_batch_work_from_its_first_instruction() -> None:
+    """A worker imports the validator and the linter (some 0.6 s of CPU) before it
+    serves: at the lowest priority already, or every worker replaced after a large
+    document took that time from the readers' event loop and PostgreSQL."""
+    pool = ValidatorPool(size=1, timeout=60, max_expanded_bytes=10 * 1024 * 1024)
+    try:
+        pool.start()
+        (worker,) = pool._all
+        assert not worker.conn.poll()  # still starting: nothing said yet
+        assert psutil.Process(worker.process.pid).nice() == BATCH_NICENESS == 19
+        assert (await pool.analyze(json.dumps(openapi_30()).encode())).valid
+        assert psutil.Process(worker.process.pid).nice() == 19
     finally:
         await pool.close()
 

@@ -9,6 +9,7 @@ its verdict: the caller gets a TransientFailure and tries again later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -42,14 +43,11 @@ IDLE_SECONDS = 30.0
 # Start-up (importing the validator, cold on a fresh install) is not validation time.
 STARTUP_SECONDS = 120.0
 READY = "ready"
+# The lowest priority there is (see _Worker).
+BATCH_NICENESS = 19
 
 
 def _serve(conn: Connection) -> None:
-    # Validation and linting are batch work: the event loop and PostgreSQL, which
-    # serve people, go first when the cores are busy. The lowest priority (a weight of
-    # 15 against the server's 1024): linting keeps a worker busy for seconds where
-    # validating took milliseconds, and at nice 10 it cost readers' p99 under load.
-    os.nice(19)
     patterns.install()
     conn.send(READY)
     while True:
@@ -110,6 +108,16 @@ class _Worker:
             target=_serve, args=(child,), daemon=True, name="catalog-validator"
         )
         self.process.start()
+        # Validation and linting are batch work: the event loop and PostgreSQL, which
+        # serve people, go first when the cores are busy. The lowest priority (a weight
+        # of 15 against the server's 1024): linting keeps a worker busy for seconds where
+        # validating took milliseconds, and at nice 10 it cost readers' p99 under load.
+        # Set here, from its first instruction: a new worker spends some 0.6 s of CPU
+        # importing the validator and the linter, and at the server's priority that
+        # came back with every worker replaced after a large document.
+        if (pid := self.process.pid) is not None:  # always, once started
+            with contextlib.suppress(OSError):  # gone already: its job finds out
+                os.setpriority(os.PRIO_PROCESS, pid, BATCH_NICENESS)
         child.close()
         self.ready = False
         # When it last finished a job (time.monotonic()).
