@@ -175,9 +175,14 @@ class Liveness:
         self._answered_at = -float("inf")
         self._asking: asyncio.Task[None] | None = None
 
+    @property
+    def trusted(self) -> bool:
+        """Whether the database answered within FRESH_SECONDS: a check returns at once."""
+        return asyncio.get_running_loop().time() - self._answered_at < FRESH_SECONDS
+
     async def check(self) -> None:
         """Returns when the database answers; raises one of UNREACHABLE when it does not."""
-        if asyncio.get_running_loop().time() - self._answered_at < FRESH_SECONDS:
+        if self.trusted:
             return
         if self._asking is None:
             self._asking = asyncio.create_task(self._ask(), name="database-liveness")
