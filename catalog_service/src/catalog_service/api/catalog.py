@@ -142,7 +142,13 @@ async def list_catalog(
     if q is None:
         index = request.config_dict[CATALOG_INDEX]
         indexed = index.page(tag=tag, status=status, min_score=min_score, limit=limit, offset=offset)
-        # A change heard and being read: the page waits for it, not for PostgreSQL.
+        # Changes heard a moment ago and being read: the page is what the index holds
+        # (dropped from the cache once they are read); further behind, it waits for
+        # them, not for PostgreSQL.
+        if indexed is None and (changes := index.nearly_current()) is not None:
+            indexed = index.page(
+                tag=tag, status=status, min_score=min_score, limit=limit, offset=offset, changes=changes
+            )
         if indexed is None and (changes := await index.caught_up()) is not None:
             indexed = index.page(
                 tag=tag, status=status, min_score=min_score, limit=limit, offset=offset, changes=changes

@@ -17,9 +17,15 @@ alone and spliced in, within a round trip; a new project goes after the name
 PostgreSQL puts before it (the database's collation orders names, not Python's).
 While the catalog keeps changing (an ingestion of thousands of APIs) the index
 stays current, where a rebuild waited for the catalog to be quiet and readers all
-went to PostgreSQL meanwhile; a reader arriving while a change is being read waits
-for it, briefly, instead. A change that names nothing (or the listener coming
-back) or a failure rebuilds it whole, as does the age of the entries (when each
+went to PostgreSQL meanwhile. A reader arriving while changes heard less than
+BEHIND_SECONDS ago are being read is answered from what the index holds, at once:
+under a large ingestion a change came every few milliseconds, and readers waiting
+for each round trip to a busy database queued behind it. Pages built meanwhile are
+cached as any others, and the response cache is emptied once the index holds the
+changes they lacked, so that no page and no ETag outlives them. A reader arriving
+when the index is further behind waits for it, briefly (then PostgreSQL answers).
+A change that names nothing (or the listener coming back) or a failure rebuilds
+it whole, as does the age of the entries (when each
 API was last checked changes without a notification); a rebuild serialises only
 the entries that changed since the last.
 """
@@ -31,6 +37,7 @@ import bisect
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +56,9 @@ CHUNK = 250
 # How long a reader waits for the index to read a change it has heard of (then
 # PostgreSQL answers it).
 CATCH_UP_SECONDS = 0.5
+# How long ago the changes the index has heard of and not read yet may have come
+# for a reader to be answered from what it holds, without waiting.
+BEHIND_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +117,16 @@ class CatalogIndex(Following):
         self._unknown = True
         self._unknown_changes = 0
         self._heard = asyncio.Event()
+        # Each change heard and not held yet (its number among the cache's changes),
+        # with when it was heard; whether a page was served without them.
+        self._unread: deque[tuple[int, float]] = deque()
+        self._served_behind = False
         # Readers waiting for the index to hold so many changes.
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         cache.watch(self._hear)
 
     def _hear(self, name: str | None) -> None:
+        self._unread.append((self._cache.changes, time.monotonic()))
         if name is None:
             # Anything may have changed: rebuilt whole.
             self._unknown_changes += 1
@@ -146,6 +161,18 @@ class CatalogIndex(Following):
             and self._holds >= changes
             and time.monotonic() - self._built[1] <= self._max_age
         )
+
+    def nearly_current(self) -> int | None:
+        """The changes the index holds, to ask ``page`` with, when every change heard
+        and not read yet came less than BEHIND_SECONDS ago; else None. A page served
+        from them may be cached: the cache is emptied again once the index holds
+        the changes it lacked."""
+        if self._built is None or self._unknown or not self._unread or not self._current(self._holds):
+            return None
+        if time.monotonic() - self._unread[0][1] > BEHIND_SECONDS:
+            return None
+        self._served_behind = True
+        return self._holds
 
     async def caught_up(self) -> int | None:
         """Wait (at most CATCH_UP_SECONDS) until the index holds every change heard so
@@ -199,6 +226,12 @@ class CatalogIndex(Following):
 
     def _now_holds(self, changes: int) -> None:
         self._holds = changes
+        while self._unread and self._unread[0][0] <= changes:
+            self._unread.popleft()
+        if self._served_behind:
+            # Pages (and their ETags) without the changes just read go.
+            self._served_behind = False
+            self._cache.invalidate()
         waiting = []
         for needed, future in self._waiting:
             if future.done():
