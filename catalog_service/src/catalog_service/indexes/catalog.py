@@ -25,9 +25,9 @@ cached as any others, and the response cache is emptied once the index holds the
 changes they lacked, so that no page and no ETag outlives them. A reader arriving
 when the index is further behind waits for it, briefly (then PostgreSQL answers).
 A change that names nothing (or the listener coming back) or a failure rebuilds
-it whole, as does the age of the entries (when each
-API was last checked changes without a notification); a rebuild serialises only
-the entries that changed since the last.
+it whole, as does the age of the entries (when each API was last checked changes
+without a notification); a rebuild serialises only the entries that changed since
+the last.
 """
 
 from __future__ import annotations
