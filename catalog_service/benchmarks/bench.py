@@ -45,6 +45,7 @@ from catalog_service.collector.analyze import reference_errors, spec_format_of, 
 from catalog_service.collector.workers import IDLE_SECONDS
 from catalog_service.compare import diff
 from catalog_service.embedded import EmbeddedPostgres
+from catalog_service.indexes.catalog import BEHIND_SECONDS
 
 HERE = Path(__file__).resolve().parent
 SERVICE_ROOT = HERE.parent
@@ -462,16 +463,16 @@ async def register_all(service: Service, upstream: Upstream, names: list[str], p
 
 
 async def settled_etag(session: aiohttp.ClientSession, url: str) -> str:
-    """The ETag of ``url`` once the service answers it with a 304: a page served while
-    the catalog index was still reading the seeded changes has an ETag that stops
-    matching as soon as it has read them."""
+    """The ETag of ``url`` once the service still answers it with a 304 a while later:
+    a page served while the catalog index was still reading the seeded changes has
+    an ETag that stops matching as soon as it has read them (BEHIND_SECONDS at most)."""
     for _ in range(100):
         async with session.get(url) as response:
             etag = response.headers["ETag"]
+        await asyncio.sleep(BEHIND_SECONDS + 0.5)
         async with session.get(url, headers={"If-None-Match": etag}) as response:
             if response.status == 304:
                 return etag
-        await asyncio.sleep(0.1)
     raise RuntimeError(f"{url} never answered its own ETag with a 304")
 
 
