@@ -164,9 +164,9 @@ class CatalogIndex(Following):
 
     def nearly_current(self) -> int | None:
         """The changes the index holds, to ask ``page`` with, when every change heard
-        and not read yet came less than BEHIND_SECONDS ago; else None. A page served
-        from them may be cached: the cache is emptied again once the index holds
-        the changes it lacked."""
+        and not read yet came less than BEHIND_SECONDS ago; else None. Asking notes
+        that a page lagging them may be served (and cached): the cache is emptied
+        again once the index holds the changes it lacked."""
         if self._built is None or self._unknown or not self._unread or not self._current(self._holds):
             return None
         if time.monotonic() - self._unread[0][1] > BEHIND_SECONDS:
