@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from catalog_service import textsearch
 from catalog_service.indexes import operations as operation_index
 from catalog_service.indexes import ranking
 from catalog_service.keys import OPERATION_INDEX, POOL
@@ -103,8 +104,8 @@ async def test_searches_from_memory_are_postgresqls_searches(
         "get (user)",
     ]
     answered = 0
-    # Searches arriving together: their words become tsqueries in one round trip,
-    # each search still answered for its own words.
+    # Searches arriving together: the words PostgreSQL makes the tsquery of become
+    # tsqueries in one round trip, each search still answered for its own words.
     for first in range(0, len(queries), 40):
         together = [
             (q, *((100, 0) if i % 3 else (7, i % 5)))
@@ -123,25 +124,46 @@ async def test_searches_from_memory_are_postgresqls_searches(
             answered += orjson.loads(expected)["total"] > 0
     assert answered > 300  # most of them found something to rank
 
-    # Words asked for while a round trip is out set out at once, beside it (here both
-    # wait for a connection of the pool); a reader that goes away takes nothing from
-    # another waiting for the same words.
-    def out() -> int:
-        return [task.get_name() for task in asyncio.all_tasks()].count("operation-index-tsqueries")
-
+    # Plain words are made a tsquery here, and PostgreSQL's own tsquery of each is
+    # checked a moment later: none differed (every page above was PostgreSQL's), so
+    # new plain words are still answered without PostgreSQL, even while every
+    # connection of the pool is taken.
+    index = app[OPERATION_INDEX]
+    deadline = time.monotonic() + 10
+    while index._unchecked:
+        assert time.monotonic() < deadline, "the tsqueries made here were not checked"
+        await asyncio.sleep(0.05)
     pool = app[POOL]
     held = [await pool.acquire() for _ in range(pool.get_max_size())]
     try:
+        at_once = await asyncio.wait_for(
+            from_memory(app, q="Listed Users", method=None, project=None, limit=5, offset=0), 2
+        )
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    expected = await postgresqls_page(db, q="Listed Users", method=None, project=None, limit=5, offset=0)
+    assert at_once == expected and orjson.loads(expected)["total"] > 0
+
+    # Words PostgreSQL makes the tsquery of (not plain words: a digit) asked for while
+    # a round trip is out set out at once, beside it (here both wait for a connection
+    # of the pool); a reader that goes away takes nothing from another waiting for
+    # the same words.
+    def out() -> int:
+        return [task.get_name() for task in asyncio.all_tasks()].count("operation-index-tsqueries")
+
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
         leaving = asyncio.create_task(
-            from_memory(app, q="zebra habitat", method=None, project=None, limit=5, offset=0)
+            from_memory(app, q="zebra2 habitat", method=None, project=None, limit=5, offset=0)
         )
         staying = asyncio.create_task(
-            from_memory(app, q="zebra habitat", method=None, project=None, limit=5, offset=0)
+            from_memory(app, q="zebra2 habitat", method=None, project=None, limit=5, offset=0)
         )
         for _ in range(5):
             await asyncio.sleep(0)
         later = asyncio.create_task(
-            from_memory(app, q="quantum ledger pets", method=None, project=None, limit=5, offset=0)
+            from_memory(app, q="quantum ledger pets3", method=None, project=None, limit=5, offset=0)
         )
         for _ in range(5):
             await asyncio.sleep(0)
@@ -150,13 +172,12 @@ async def test_searches_from_memory_are_postgresqls_searches(
     finally:
         for conn in held:
             await pool.release(conn)
-    for task, q in [(staying, "zebra habitat"), (later, "quantum ledger pets")]:
+    for task, q in [(staying, "zebra2 habitat"), (later, "quantum ledger pets3")]:
         assert await task == await postgresqls_page(db, q=q, method=None, project=None, limit=5, offset=0)
     assert leaving.cancelled()
 
     # Bit for bit the ranks PostgreSQL gives (float4), not merely the same order here:
     # a tie one ulp apart orders another catalog differently.
-    index = app[OPERATION_INDEX]
     snapshot = index._snapshot
     assert snapshot is not None
     compared = 0
@@ -175,6 +196,30 @@ async def test_searches_from_memory_are_postgresqls_searches(
         assert ours == [row["rank"] for row in theirs], q
         compared += len(ours)
     assert compared > 3000
+
+    # Were the server's stemmers not the service's after all (here: the other dialect
+    # for a word they stem apart), the first search is answered with the tsquery made
+    # here, and its check sends every further search's words to PostgreSQL and lets
+    # the pages cached go: the next searches for the same words, over HTTP or from
+    # memory, are PostgreSQL's.
+    (wrong,) = [dialect for dialect in textsearch.DIALECTS if dialect != index._dialect]
+    index._dialect = wrong
+    search = {"q": "Added", "method": None, "project": None, "limit": 20, "offset": 0}
+    expected = await postgresqls_page(db, **search)
+    assert await from_memory(app, **search) != expected
+    response = await client.get("/api/operations", params={"q": "Added", "limit": "20"})
+    assert await response.read() != expected
+    deadline = time.monotonic() + 10
+    while index._dialect is not None:
+        assert time.monotonic() < deadline, "the tsquery made here was not found wrong"
+        await asyncio.sleep(0.05)
+    response = await client.get("/api/operations", params={"q": "Added", "limit": "20"})
+    assert response.status == 200 and await response.read() == expected
+    await index_current(app)  # (the pages cached were let go: the index reads again)
+    assert await from_memory(app, **search) == expected
+    for q in ["pets", "list users"]:
+        search = {"q": q, "method": None, "project": None, "limit": 10, "offset": 0}
+        assert await from_memory(app, **search) == await postgresqls_page(db, **search)
 
     # Filters, alone and with a search, and pages further down: from a search's
     # matches ranked already (the first two kept), or ranked again past them.

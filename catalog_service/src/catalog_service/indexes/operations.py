@@ -9,11 +9,14 @@ their rank (ranking.py). A search is then a few array operations: the same match
 order and total as the query's, which stays the way for whatever the index cannot
 answer (a query shape ranking.py leaves to PostgreSQL, or while not current).
 
-The reader's words still go to PostgreSQL once, to become a tsquery (its parsers and
-stemmers are the reference): the words of searches arriving together in one round
-trip, and the text it answers remembered per ``q``, as it depends on nothing but the
-words. A search's first matches stay ranked for its further pages, until the next
-snapshot.
+The reader's words become a tsquery, remembered per ``q`` as it depends on nothing
+but the words. Plain words are made one here (textsearch/), once the server's
+stemmers agreed with the service's on the calibration queries (at the first
+rebuild); each is checked against PostgreSQL's own after the reader has been
+answered, and one disagreement sends every further tsquery to PostgreSQL, the
+reference. Other words go to PostgreSQL: the words of searches arriving together in
+one round trip. A search's first matches stay ranked for its further pages, until
+the next snapshot.
 
 Documents are read once, when first published: a rebuild reads the list of
 published documents and only the operations of those it does not hold yet, then
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +36,16 @@ import asyncpg
 import numpy as np
 import orjson
 
+from .. import textsearch
 from ..memory import release_memory
 from ..response_cache import ResponseCache
 from ..store import catalog as store
+from ..textsearch import Dialect
 from . import ranking
 from .follow import Following
 from .ranking import Ordinals, Query, Terms
+
+log = logging.getLogger(__name__)
 
 # Documents whose operations are read in one query.
 BATCH = 100
@@ -47,6 +55,9 @@ CHUNK = 200
 QUERIES = 10_000
 # Round trips for tsqueries on their way at once (of the pool's ten connections).
 ROUND_TRIPS = 3
+# Tsqueries made here are checked against PostgreSQL's this often, this many at once.
+CHECK_SECONDS = 0.25
+CHECKED_AT_ONCE = 1000
 # A search's first this many matches are kept in order, for its further pages...
 KEPT_IN_ORDER = 1000
 # ...for this many searches, and this many matches in all (4 bytes each), at most.
@@ -134,6 +145,12 @@ class OperationIndex(Following):
         self._unasked: list[str] = []
         self._asking: set[asyncio.Task[None]] = set()
         self._round_trips = asyncio.Semaphore(ROUND_TRIPS)
+        # How the server's stemmers stem, once the calibration queries said it (None:
+        # not asked yet, or they disagree: PostgreSQL makes every tsquery); the
+        # tsqueries made here that PostgreSQL has not seen yet, by q.
+        self._calibrated = False
+        self._dialect: Dialect | None = None
+        self._unchecked: dict[str, str] = {}
 
     async def page(
         self, *, q: str | None, method: str | None, project: str | None, limit: int, offset: int
@@ -196,6 +213,20 @@ class OperationIndex(Following):
         if q in self._queries:
             self._queries.move_to_end(q)
             return self._queries[q]
+        if (
+            self._dialect is not None
+            and len(self._unchecked) < QUERIES  # (not while PostgreSQL cannot check them)
+            and (text := textsearch.catalog_tsquery(q, self._dialect)) is not None
+        ):
+            query = self._queries[q] = ranking.parse(text)
+            if len(self._queries) > QUERIES:
+                self._queries.popitem(last=False)
+            self._unchecked[q] = text
+            if len(self._unchecked) == 1:  # the first since a check last set out
+                task = asyncio.create_task(self._check(), name="operation-index-checks")
+                self._asking.add(task)
+                task.add_done_callback(self._asking.discard)
+            return query
         future: asyncio.Future[Query | None] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get(q)
         if waiting is not None:
@@ -248,6 +279,45 @@ class OperationIndex(Following):
         while len(self._queries) > QUERIES:
             self._queries.popitem(last=False)
 
+    async def _calibrate(self) -> None:
+        """Whether the tsqueries made here are the server's: its own of the calibration
+        queries decide (one round trip, at the first rebuild)."""
+        self._dialect = textsearch.agreeing(await store.tsqueries(self._pool, textsearch.calibration()))
+        self._calibrated = True
+        if self._dialect is None:
+            log.info("PostgreSQL's stemmers are not the service's: PostgreSQL makes every tsquery")
+
+    async def _check(self) -> None:
+        """PostgreSQL's tsqueries of the words whose tsquery was made here, a moment later
+        and many at once, off the readers' way. Where one differs, the server's
+        stemmers are not the service's after all: PostgreSQL makes every tsquery from
+        then on, and what was answered with the tsqueries made here is forgotten (the
+        searches ranked, the pages cached)."""
+        while self._unchecked:
+            await asyncio.sleep(CHECK_SECONDS)
+            words = dict(list(self._unchecked.items())[:CHECKED_AT_ONCE])
+            try:
+                texts = await store.tsqueries(self._pool, list(words))
+            except Exception:  # noqa: BLE001 - checked on the next round
+                log.warning("tsqueries made here not checked yet", exc_info=True)
+                await asyncio.sleep(5)
+                continue
+            for q in words:
+                self._unchecked.pop(q, None)
+            wrong = [q for q, text in words.items() if texts.get(q) != text]
+            if wrong:
+                log.warning(
+                    "PostgreSQL's tsquery of %r is %r, not %r: PostgreSQL makes every tsquery from now on",
+                    wrong[0],
+                    texts.get(wrong[0]),
+                    words[wrong[0]],
+                )
+                self._dialect = None
+                self._unchecked.clear()
+                self._queries.clear()
+                self._orders, self._ordered = OrderedDict(), 0
+                self._cache.invalidate()
+
     async def close(self) -> None:
         for task in list(self._asking):
             task.cancel()
@@ -256,6 +326,8 @@ class OperationIndex(Following):
         await super().close()
 
     async def _rebuild(self) -> None:
+        if not self._calibrated:
+            await self._calibrate()
         published = await store.published_documents(self._pool)
         wanted = [(row["document_id"], row["name"]) for row in published]
         if self._snapshot is not None and wanted == list(self._documents):
