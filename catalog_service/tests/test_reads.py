@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from catalog_service import response_cache
 from catalog_service.api.catalog import entry_body
 from catalog_service.api.plain_queries import plain_reads
 from catalog_service.api.routing import handler
@@ -401,3 +402,29 @@ async def test_readers_of_one_page_arriving_together_share_one_build_of_it(
     answers = await asyncio.gather(*readers)
     assert [answer.status for answer in answers] == [200] * 10
     assert {await answer.read() for answer in answers} == {await expected.read()}
+
+
+async def test_a_page_the_cache_let_go_is_kept_again_by_the_next_conditional_request(
+    catalog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client revalidating a page the cache let go (older than MAX_AGE_SECONDS, or
+    evicted) gets its 304, and the page is kept again: the same 304 after it is
+    answered before routing, not through the router and connexion every time."""
+    client, _, _ = catalog
+    app = client.server.app
+    resolve = app.router.resolve
+    routed: list[str] = []
+
+    async def counted(request: Any) -> Any:
+        routed.append(request.path_qs)
+        return await resolve(request)
+
+    app.router.resolve = counted
+    monkeypatch.setattr(response_cache, "MAX_AGE_SECONDS", 0.3)
+    first = await client.get("/api/catalog?limit=2")
+    assert first.status == 200 and routed == ["/api/catalog?limit=2"]
+    await asyncio.sleep(0.5)  # the cache lets the page go
+    for _ in range(3):
+        held = await client.get("/api/catalog?limit=2", headers={"If-None-Match": first.headers["ETag"]})
+        assert held.status == 304 and held.headers["ETag"] == first.headers["ETag"]
+    assert routed == ["/api/catalog?limit=2"] * 2

@@ -135,10 +135,9 @@ async def list_catalog(
     min_score: int | None = None,
 ) -> web.Response:
     cache = request.config_dict[RESPONSE_CACHE]
-    # Known without a query while the change listener is up: a 304 costs nothing.
+    # Known without a query while the change listener is up: a 304 costs nothing...
     etag = cache.etag(cache_key(request))
-    if etag is not None and etag_matches(request, etag):
-        return _not_modified(etag)
+    not_modified = etag if etag is not None and etag_matches(request, etag) else None
     if q is None:
         index = request.config_dict[CATALOG_INDEX]
         indexed = index.page(tag=tag, status=status, min_score=min_score, limit=limit, offset=offset)
@@ -149,12 +148,20 @@ async def list_catalog(
             indexed = index.page(
                 tag=tag, status=status, min_score=min_score, limit=limit, offset=offset, changes=changes
             )
+        # ...but when the index has the page at once, it is kept, and the same 304
+        # next time is answered before routing: a page the cache let go (older than
+        # its MAX_AGE_SECONDS, or evicted) was answered the long way, through the
+        # router and connexion, for every conditional request after it.
+        if indexed is None and not_modified is not None:
+            return _not_modified(not_modified)
         if indexed is None and (changes := await index.caught_up()) is not None:
             indexed = index.page(
                 tag=tag, status=status, min_score=min_score, limit=limit, offset=offset, changes=changes
             )
         if indexed is not None:
             return remember(request, _indexed_page(indexed, etag))
+    if not_modified is not None:
+        return _not_modified(not_modified)
     rows, total = await _page(
         request,
         ["catalog", q, tag, status, str(min_score)],
