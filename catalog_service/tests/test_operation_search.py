@@ -187,6 +187,11 @@ async def test_searches_from_memory_are_postgresqls_searches(
         postings = snapshot.postings(index._vocabulary, query.lexemes)
         found = ranking.matches(query.root, postings)
         ours = ranking.ranks(found, query.lexemes, postings).tolist()
+        # The same, worked on as arrays over every operation (as common words are).
+        with monkeypatch.context() as dense:
+            dense.setattr(ranking, "DENSE", 10**9)
+            assert ranking.matches(query.root, postings, len(snapshot)).tolist() == found.tolist(), q
+            assert ranking.ranks(found, query.lexemes, postings, len(snapshot)).tolist() == ours, q
         theirs = await db.fetch(
             """SELECT ts_rank(o.search_vector, catalog_tsquery($1)) AS rank
                FROM operations o JOIN projects p ON p.published_document_id = o.document_id
@@ -300,3 +305,36 @@ def test_the_first_of_an_order_are_the_order_s_first_ties_and_all() -> None:
         for first in (1, 3, 20, 100, 117, size // 2 - 1, size):
             if first >= 1:
                 assert ranking.ordered(found, rank, first=first).tolist() == everything[:first].tolist()
+
+
+def test_postings_worked_on_over_every_operation_match_and_rank_as_sorted_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    generator = np.random.default_rng(64)
+    size = 5000
+    roots: list[ranking.Node | str] = [
+        "a",
+        ranking.Node("|", ("a", "b", "c")),
+        ranking.Node("|", (ranking.Node("&", ("a", "b")), "d")),
+    ]
+    for held in (1, 10, 100, 1000, 4000):
+        postings = {
+            lexeme: (
+                np.sort(generator.choice(size, size=held, replace=False)).astype(np.int32),
+                generator.choice(
+                    np.array([ranking.term(w) for w in ("", "A", "AB", "DDC", "BA")]), size=held
+                ),
+            )
+            for lexeme in ("a", "b", "c", "d")
+        }
+        for root in roots:
+            lexemes = ("a",) if isinstance(root, str) else ("a", "b", "c", "d")
+            found = ranking.matches(root, postings)
+            rank = ranking.ranks(found, lexemes, postings).tolist()
+            some = found[::3]
+            some_rank = ranking.ranks(some, lexemes, postings).tolist()
+            for dense in (0, 10**9):  # never, always
+                monkeypatch.setattr(ranking, "DENSE", dense)
+                assert ranking.matches(root, postings, size).tolist() == found.tolist()
+                assert ranking.ranks(found, lexemes, postings, size).tolist() == rank
+                assert ranking.ranks(some, lexemes, postings, size).tolist() == some_rank

@@ -172,7 +172,7 @@ class OperationIndex(Following):
             if query.root is None:
                 return [], 0
             postings = snapshot.postings(self._vocabulary, query.lexemes)
-            found = ranking.matches(query.root, postings)
+            found = ranking.matches(query.root, postings, len(snapshot))
         if project is not None:
             start, end = snapshot.projects.get(project, (0, 0))
             found = (
@@ -187,7 +187,9 @@ class OperationIndex(Following):
         if q and query is not None:
             total = len(found)
             found = ranking.ordered(
-                found, ranking.ranks(found, query.lexemes, postings), first=max(offset + limit, KEPT_IN_ORDER)
+                found,
+                ranking.ranks(found, query.lexemes, postings, len(snapshot)),
+                first=max(offset + limit, KEPT_IN_ORDER),
             )
             self._keep_order((q, method, project), found, total)
             return snapshot.items(found[offset : offset + limit]), total

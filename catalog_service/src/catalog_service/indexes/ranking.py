@@ -165,14 +165,32 @@ def _lexemes(node: Node | str) -> list[str]:
 
 
 _EMPTY: Ordinals = np.zeros(0, dtype=np.int32)
+# Postings this share of the operations or more are worked on as arrays over every
+# operation (a mask, a rank each), not sorted and searched: for a common word of
+# the corpus (50,000 postings of 600,000 operations) 1.5 ms instead of 4.5, on the
+# event loop that 49 other readers wait on.
+DENSE = 64
 
 
-def matches(node: Node | str, postings: dict[str, tuple[Ordinals, Terms]]) -> Ordinals:
-    """The ordinals (ascending) of the operations the query matches."""
+def _dense(postings_held: int, size: int | None) -> bool:
+    return size is not None and postings_held * DENSE >= size
+
+
+def matches(
+    node: Node | str, postings: dict[str, tuple[Ordinals, Terms]], size: int | None = None
+) -> Ordinals:
+    """The ordinals (ascending) of the operations the query matches; ``size``: how many
+    operations there are (every ordinal is below it), when known."""
     if isinstance(node, str):
         return postings[node][0] if node in postings else _EMPTY
-    parts = [matches(operand, postings) for operand in node.operands]
+    parts = [matches(operand, postings, size) for operand in node.operands]
     if node.operator == "|":
+        if _dense(sum(len(part) for part in parts), size):
+            assert size is not None
+            mask = np.zeros(size, dtype=bool)
+            for part in parts:
+                mask[part] = True
+            return np.flatnonzero(mask).astype(np.int32)
         joined = np.sort(np.concatenate(parts))
         if len(joined) < 2:
             return joined
@@ -184,23 +202,34 @@ def matches(node: Node | str, postings: dict[str, tuple[Ordinals, Terms]]) -> Or
 
 
 def ranks(
-    found: Ordinals, lexemes: Sequence[str], postings: dict[str, tuple[Ordinals, Terms]]
+    found: Ordinals,
+    lexemes: Sequence[str],
+    postings: dict[str, tuple[Ordinals, Terms]],
+    size: int | None = None,
 ) -> npt.NDArray[np.float32]:
-    """ts_rank of each operation in ``found``, as float32 (as PostgreSQL's float4)."""
-    rank = np.zeros(len(found), dtype=np.float32)
-    for lexeme in lexemes:  # in ts_rank's order: float addition is not associative
-        if lexeme not in postings:
-            continue
-        ordinals, terms = postings[lexeme]
-        if ordinals is found:  # a single lexeme: every match holds it
-            rank = (rank.astype(np.float64) + terms).astype(np.float32)
-            continue
-        at = np.searchsorted(ordinals, found)
-        inside = at < len(ordinals)
-        held = np.zeros(len(found), dtype=bool)
-        held[inside] = ordinals[at[inside]] == found[inside]
-        # float + double in double, stored back into a float: as C does.
-        rank[held] = (rank[held].astype(np.float64) + terms[at[held]]).astype(np.float32)
+    """ts_rank of each operation in ``found``, as float32 (as PostgreSQL's float4);
+    ``size`` as for ``matches``."""
+    held_postings = [postings[lexeme] for lexeme in lexemes if lexeme in postings]
+    if _dense(sum(len(ordinals) for ordinals, _ in held_postings), size):
+        # Every operation's rank at once, each lexeme added where it is held: the
+        # same additions, in the same order, as below.
+        assert size is not None
+        every = np.zeros(size, dtype=np.float32)
+        for ordinals, terms in held_postings:
+            every[ordinals] = (every[ordinals].astype(np.float64) + terms).astype(np.float32)
+        rank = every[found]
+    else:
+        rank = np.zeros(len(found), dtype=np.float32)
+        for ordinals, terms in held_postings:  # in ts_rank's order: float addition is not associative
+            if ordinals is found:  # a single lexeme: every match holds it
+                rank = (rank.astype(np.float64) + terms).astype(np.float32)
+                continue
+            at = np.searchsorted(ordinals, found)
+            inside = at < len(ordinals)
+            held = np.zeros(len(found), dtype=bool)
+            held[inside] = ordinals[at[inside]] == found[inside]
+            # float + double in double, stored back into a float: as C does.
+            rank[held] = (rank[held].astype(np.float64) + terms[at[held]]).astype(np.float32)
     if lexemes:
         rank = (rank / np.float32(len(lexemes))).astype(np.float32)
     return rank
