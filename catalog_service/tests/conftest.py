@@ -149,6 +149,20 @@ def make_token(db: asyncpg.Connection) -> Any:
     return make
 
 
+def routed(app: web.Application) -> list[str]:
+    """The path and query of every request the app's router sees from now on (what
+    the front door answers before routing never reaches it)."""
+    seen: list[str] = []
+    resolve = app.router.resolve
+
+    async def counted(request: web.Request) -> Any:
+        seen.append(request.path_qs)
+        return await resolve(request)
+
+    app.router.resolve = counted  # type: ignore[method-assign]
+    return seen
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

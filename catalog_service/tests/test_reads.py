@@ -23,7 +23,7 @@ from catalog_service.settings import Settings
 from catalog_service.spec import spec_document
 from catalog_service.store import catalog as store
 
-from .conftest import LOOPBACK
+from .conftest import LOOPBACK, routed
 
 # Valid and invalid alike, at and past every bound of the spec's parameters.
 QUERIES = [
@@ -411,20 +411,12 @@ async def test_a_page_the_cache_let_go_is_kept_again_by_the_next_conditional_req
     evicted) gets its 304, and the page is kept again: the same 304 after it is
     answered before routing, not through the router and connexion every time."""
     client, _, _ = catalog
-    app = client.server.app
-    resolve = app.router.resolve
-    routed: list[str] = []
-
-    async def counted(request: Any) -> Any:
-        routed.append(request.path_qs)
-        return await resolve(request)
-
-    app.router.resolve = counted
+    seen = routed(client.server.app)
     monkeypatch.setattr(response_cache, "MAX_AGE_SECONDS", 0.3)
     first = await client.get("/api/catalog?limit=2")
-    assert first.status == 200 and routed == ["/api/catalog?limit=2"]
+    assert first.status == 200 and seen == ["/api/catalog?limit=2"]
     await asyncio.sleep(0.5)  # the cache lets the page go
     for _ in range(3):
         held = await client.get("/api/catalog?limit=2", headers={"If-None-Match": first.headers["ETag"]})
         assert held.status == 304 and held.headers["ETag"] == first.headers["ETag"]
-    assert routed == ["/api/catalog?limit=2"] * 2
+    assert seen == ["/api/catalog?limit=2"] * 2
