@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -220,14 +220,10 @@ class OperationIndex(Following):
             and len(self._unchecked) < QUERIES  # (not while PostgreSQL cannot check them)
             and (text := textsearch.catalog_tsquery(q, self._dialect)) is not None
         ):
-            query = self._queries[q] = ranking.parse(text)
-            if len(self._queries) > QUERIES:
-                self._queries.popitem(last=False)
+            query = self._remember(q, ranking.parse(text))
             self._unchecked[q] = text
             if len(self._unchecked) == 1:  # the first since a check last set out
-                task = asyncio.create_task(self._check(), name="operation-index-checks")
-                self._asking.add(task)
-                task.add_done_callback(self._asking.discard)
+                self._spawn(self._check(), "operation-index-checks")
             return query
         future: asyncio.Future[Query | None] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get(q)
@@ -237,9 +233,7 @@ class OperationIndex(Following):
             self._waiting[q] = [future]
             self._unasked.append(q)
             if len(self._unasked) == 1:  # the first word since a round trip last set out
-                task = asyncio.create_task(self._ask(), name="operation-index-tsqueries")
-                self._asking.add(task)
-                task.add_done_callback(self._asking.discard)
+                self._spawn(self._ask(), "operation-index-tsqueries")
         return await future
 
     async def _ask(self) -> None:
@@ -274,12 +268,23 @@ class OperationIndex(Following):
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            self._queries[q] = query
+            self._remember(q, query)
             for future in waiters:
                 if not future.done():
                     future.set_result(query)
+
+    def _remember(self, q: str, query: Query | None) -> Query | None:
+        """Keep the tsquery of ``q`` (QUERIES at most, the least recently used go)."""
+        self._queries[q] = query
         while len(self._queries) > QUERIES:
             self._queries.popitem(last=False)
+        return query
+
+    def _spawn(self, work: Coroutine[None, None, None], name: str) -> None:
+        """Run ``work`` beside the readers; close() cancels it."""
+        task = asyncio.create_task(work, name=name)
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
 
     async def _calibrate(self) -> None:
         """Whether the tsqueries made here are the server's: its own of the calibration
