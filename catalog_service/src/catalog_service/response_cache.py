@@ -26,7 +26,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
@@ -56,6 +57,9 @@ class Cached:
     built_at: float = 0.0
     # The operation that built it, as the request metrics name it ("GET /api/catalog").
     operation: str = ""
+    # The headers of the answers made of it before routing, made at the first
+    # (middlewares.answer_cached_reads_first).
+    prepared: list[Any] = field(default_factory=list, compare=False, repr=False)
 
 
 # The answer a request for a cached read built, for the requests that waited for it.
