@@ -25,6 +25,7 @@ def test_an_access_line_is_what_the_formatter_makes_of_the_record(
     ]
     # Within a second, at its very end, across seconds and back again.
     times = [1_795_000_000.0, 1_795_000_000.0005, 1_795_000_000.9996, 1_795_000_001.5, 1_795_000_000.25]
+    expected = []
     for created in times:
         for method, path, status, duration_ms in requests:
             record = logs.ACCESS.makeRecord(
@@ -43,6 +44,8 @@ def test_an_access_line_is_what_the_formatter_makes_of_the_record(
                 },
             )
             record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
-            expected = handler.format(record)
-            assert handler.access_line(created, method, path, status, duration_ms) == expected
+            expected.append(handler.format(record))
+            handler.access(method, path, status, duration_ms, created)
+    handler.flush()
     os.close(fd)
+    assert (tmp_path / "log").read_text(encoding="utf-8").splitlines() == expected

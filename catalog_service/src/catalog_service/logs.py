@@ -82,36 +82,41 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             time.sleep(FLUSH_SECONDS)
             self.flush()
 
-    def access(self, method: str, path: str, status: int, duration_ms: float) -> None:
-        """Writes an access line without a log record: logging's machinery was a tenth
-        of a cached read's cost."""
-        line = self.access_line(time.time(), method, path, status, duration_ms)
-        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            self.stream.write(line + self.terminator)
-
-    def access_line(self, created: float, method: str, path: str, status: int, duration_ms: float) -> str:
-        """The line the handler's formatter makes of the record AccessLogger would log
-        at ``created`` (time.time())."""
+    def access(self, method: str, path: str, status: int, duration_ms: float, created: float = 0.0) -> None:
+        """Writes the line the handler's formatter would make of the record
+        AccessLogger would log at ``created`` (time.time(), unless given), without a
+        log record: logging's machinery was a tenth of a cached read's cost, and the
+        line made of pieces another tenth."""
+        created = created or time.time()
         if self.json_lines:
-            return json.dumps(
-                {
-                    "time": dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds"),
-                    "level": "info",
-                    "logger": ACCESS.name,
-                    "message": _access_message(method, path, status, duration_ms),
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(duration_ms, 1),
-                },
-                ensure_ascii=False,
+            line = self._json_access(created, method, path, status, duration_ms)
+        else:
+            second = int(created)
+            if second != self._second:
+                self._second, self._asctime = second, time.strftime(TIME_FORMAT, time.localtime(second))
+            line = _TEXT_ACCESS % (
+                self._asctime,
+                (created - second) * 1000,
+                method,
+                path,
+                status,
+                duration_ms,
             )
-        second = int(created)
-        if second != self._second:
-            self._second, self._asctime = second, time.strftime(TIME_FORMAT, time.localtime(second))
-        return f"{self._asctime},{int((created - second) * 1000):03d} INFO {ACCESS.name}: " + _access_message(
-            method, path, status, duration_ms
-        )
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            self.stream.write(line)
+
+    def _json_access(self, created: float, method: str, path: str, status: int, duration_ms: float) -> str:
+        line = {
+            "time": dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": "info",
+            "logger": ACCESS.name,
+            "message": f"{method} {path} {status} {duration_ms:.1f} ms",
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(duration_ms, 1),
+        }
+        return json.dumps(line, ensure_ascii=False) + self.terminator
 
 
 def make_handler(log_format: LogFormat, fd: int = 2) -> BatchedStreamHandler:
@@ -134,8 +139,9 @@ def configure(log_format: LogFormat) -> None:
     logging.getLogger("connexion.decorators.validation").setLevel(logging.CRITICAL)
 
 
-def _access_message(method: str, path: str, status: int, duration_ms: float) -> str:
-    return f"{method} {path} {status} {duration_ms:.1f} ms"
+# An access line as TEXT_FORMAT makes it (the milliseconds of %(asctime)s as
+# logging.Formatter writes them, truncated), in one operation.
+_TEXT_ACCESS = "%s,%03d INFO " + ACCESS.name + ": %s %s %s %.1f ms\n"
 
 
 # The handler configure() installed: access lines are written to it directly.
