@@ -85,8 +85,8 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def access(self, method: str, path: str, status: int, duration_ms: float, created: float = 0.0) -> None:
         """Writes the line the handler's formatter would make of the record
         AccessLogger would log at ``created`` (time.time(), unless given), without a
-        log record: logging's machinery was a tenth of a cached read's cost, and the
-        line made of pieces another tenth."""
+        log record: logging's machinery was a tenth of a cached read's cost. A text
+        line is one %-format: made of pieces, it cost a cached 304 2% more."""
         created = created or time.time()
         if self.json_lines:
             line = self._json_access(created, method, path, status, duration_ms)
