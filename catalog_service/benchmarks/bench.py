@@ -994,8 +994,11 @@ async def run(full: bool, seconds: int) -> str:
 
             async def churn() -> None:
                 while churning:
-                    batch = random.sample(registered, min(len(registered), 17))
-                    await db.execute("UPDATE projects SET next_check_at = now() WHERE name = ANY($1)", batch)
+                    # One project per statement, as POST .../refresh asks: a statement
+                    # locking 17 rows in its own order deadlocked with the collector's
+                    # finish_all, which locks the rows it releases in another.
+                    for name in random.sample(registered, min(len(registered), 17)):
+                        await db.execute("UPDATE projects SET next_check_at = now() WHERE name = $1", name)
                     await asyncio.sleep(1)
 
             since = await db.fetchval("SELECT now()")
