@@ -175,6 +175,8 @@ class ValidatorPool:
         self._all: set[_Worker] = set()
         self._waiting = 0
         self._closed = False
+        # The one timer that looks for workers idle long enough (None: none set).
+        self._retiring: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         """Spawn the workers now (they import in the background); else on first use."""
@@ -187,27 +189,34 @@ class ValidatorPool:
         self._rest(worker)
 
     def _rest(self, worker: _Worker) -> None:
-        """Back in line for the next job; retired if none comes within idle_seconds."""
+        """Back in line for the next job; retired if none comes within idle_seconds.
+        One timer looks after every idle worker: a timer per job was thousands of
+        them firing for nothing half a minute after an ingestion."""
         worker.idle_since = time.monotonic()
         self._idle.put_nowait(worker)
-        asyncio.get_running_loop().call_later(self.idle_seconds, self._retire_idle)
+        if self._retiring is None:
+            self._retiring = asyncio.get_running_loop().call_later(self.idle_seconds, self._retire_idle)
 
     def _retire_idle(self) -> None:
+        self._retiring = None
         waiting = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
         now = time.monotonic()
+        soonest = None
         for worker in waiting:
             if self._closed:
                 self._idle.put_nowait(worker)
             elif (idle := now - worker.idle_since) < self.idle_seconds:
                 self._idle.put_nowait(worker)
-                # The loop's timers may fire a little early (uvloop's clock is the one
-                # of the iteration's start): a worker found not idle long enough is
-                # looked at again when it will be, never left for good.
-                asyncio.get_running_loop().call_later(self.idle_seconds - idle, self._retire_idle)
+                soonest = min(soonest or self.idle_seconds, self.idle_seconds - idle)
             else:
                 self._all.discard(worker)
                 # Killing waits for the process: not on the event loop.
                 asyncio.get_running_loop().run_in_executor(None, worker.kill)
+        if soonest is not None:
+            # The loop's timers may fire a little early (uvloop's clock is the one of
+            # the iteration's start): a worker found not idle long enough is looked at
+            # again when it will be, never left for good.
+            self._retiring = asyncio.get_running_loop().call_later(soonest, self._retire_idle)
 
     async def analyze(
         self,
@@ -319,6 +328,8 @@ class ValidatorPool:
         # Workers hold no state worth a goodbye: kill them, which also frees any
         # thread still waiting on a pipe.
         self._closed = True
+        if self._retiring is not None:
+            self._retiring.cancel()
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(None, w.kill) for w in list(self._all)))
         self._all.clear()
