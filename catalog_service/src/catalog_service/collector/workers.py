@@ -201,13 +201,14 @@ class ValidatorPool:
         self._retiring = None
         waiting = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
         now = time.monotonic()
-        soonest = None
+        soonest: float | None = None
         for worker in waiting:
             if self._closed:
                 self._idle.put_nowait(worker)
             elif (idle := now - worker.idle_since) < self.idle_seconds:
                 self._idle.put_nowait(worker)
-                soonest = min(soonest or self.idle_seconds, self.idle_seconds - idle)
+                left = self.idle_seconds - idle
+                soonest = left if soonest is None else min(soonest, left)
             else:
                 self._all.discard(worker)
                 # Killing waits for the process: not on the event loop.
