@@ -27,10 +27,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
+from multidict import CIMultiDict
 
 from .store import db
 
@@ -58,8 +58,11 @@ class Cached:
     # The operation that built it, as the request metrics name it ("GET /api/catalog").
     operation: str = ""
     # The headers of the answers made of it before routing, made at the first
-    # (middlewares.answer_cached_reads_first).
-    prepared: list[Any] = field(default_factory=list, compare=False, repr=False)
+    # (middlewares.answer_cached_reads_first): its 304's and its 200's, or None when
+    # its Content-Type is negotiated. In a list (empty until then): the entry is frozen.
+    prepared: list[tuple[CIMultiDict[str], CIMultiDict[str]] | None] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
 
 # The answer a request for a cached read built, for the requests that waited for it.
